@@ -1,0 +1,152 @@
+//! Rows for the cases, built with plain defaults.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueItem, QueueRow, RunRow, SnapshotRow};
+use stint_types::{
+    EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId, Timestamp,
+};
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A number no other call in this process got, to make ids unique and increasing.
+fn next() -> u64 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh run id, later than every id made before it.
+pub fn run_id() -> RunId {
+    RunId::from_parts(1_000_000 + next(), 0)
+}
+
+/// A fresh snapshot id, later than every id made before it.
+pub fn snapshot_id() -> SnapshotId {
+    SnapshotId::from_parts(1_000_000 + next(), 0)
+}
+
+/// An organization, project and environment, each new.
+pub fn tenancy() -> (OrganizationRow, ProjectRow, EnvironmentRow) {
+    let n = next();
+    let org = OrganizationRow {
+        id: OrgId::from_parts(n, 1),
+        title: format!("Org {n}"),
+        slug: format!("org-{n}"),
+        created_at: Timestamp(1),
+    };
+    let project = ProjectRow {
+        id: ProjectId::from_parts(n, 2),
+        org_id: org.id.clone(),
+        name: format!("Project {n}"),
+        reference: format!("proj_ref{n}"),
+        created_at: Timestamp(1),
+    };
+    let env = EnvironmentRow {
+        id: EnvId::from_parts(n, 3),
+        project_id: project.id.clone(),
+        org_id: org.id.clone(),
+        kind: EnvironmentType::Production,
+        created_at: Timestamp(1),
+    };
+    (org, project, env)
+}
+
+/// A new environment id that no row uses.
+pub fn env_id() -> EnvId {
+    EnvId::from_parts(next(), 9)
+}
+
+/// A queue in `env_id` with a limit.
+pub fn queue(env_id: &EnvId, name: &str, limit: Option<u32>) -> QueueRow {
+    QueueRow {
+        id: QueueId::from_parts(next(), 4),
+        env_id: env_id.clone(),
+        name: name.to_string(),
+        concurrency_limit: limit,
+        running: 0,
+        created_at: Timestamp(1),
+    }
+}
+
+/// A queued run of `task` in `queue`, with its first snapshot.
+pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, SnapshotRow) {
+    let id = run_id();
+    let snapshot = snapshot_id();
+    let run = RunRow {
+        id: id.clone(),
+        env_id: queue.env_id.clone(),
+        task_id: task.to_string(),
+        queue_id: queue.id.clone(),
+        queue_name: queue.name.clone(),
+        status: RunStatus::Queued,
+        snapshot_id: snapshot.clone(),
+        execution_status: ExecutionStatus::Queued,
+        attempt_number: 0,
+        max_attempts: None,
+        retry: None,
+        max_duration: None,
+        payload: "{\"n\":1}".into(),
+        payload_type: "application/json".into(),
+        output: None,
+        output_type: None,
+        error: None,
+        tags: Vec::new(),
+        metadata: None,
+        concurrency_key: None,
+        priority_ms: 0,
+        is_test: false,
+        machine: None,
+        worker_id: None,
+        version: None,
+        heartbeat_deadline: None,
+        attempt_started_at: None,
+        duration_ms: 0,
+        replayed_from: None,
+        created_at: Timestamp(created_at),
+        updated_at: Timestamp(created_at),
+        started_at: None,
+        finished_at: None,
+    };
+    let snapshot = SnapshotRow {
+        id: snapshot,
+        run_id: id,
+        status: ExecutionStatus::Queued,
+        run_status: RunStatus::Queued,
+        attempt_number: 0,
+        description: "Run was queued".into(),
+        worker_id: None,
+        created_at: Timestamp(created_at),
+    };
+    (run, snapshot)
+}
+
+/// The queue entry of a run.
+pub fn item(run: &RunRow, score: i64) -> QueueItem {
+    QueueItem {
+        run_id: run.id.clone(),
+        queue_id: run.queue_id.clone(),
+        env_id: run.env_id.clone(),
+        task_id: run.task_id.clone(),
+        score,
+        concurrency_key: run.concurrency_key.clone(),
+    }
+}
+
+/// The next state of `run`: a new snapshot with `status`, and the snapshot row for it.
+pub fn moved(run: &RunRow, status: ExecutionStatus, run_status: RunStatus, at: i64) -> (RunRow, SnapshotRow) {
+    let mut next = run.clone();
+    next.snapshot_id = snapshot_id();
+    next.execution_status = status;
+    next.status = run_status;
+    next.updated_at = Timestamp(at);
+    let snapshot = SnapshotRow {
+        id: next.snapshot_id.clone(),
+        run_id: run.id.clone(),
+        status,
+        run_status,
+        attempt_number: next.attempt_number,
+        description: format!("moved to {status}"),
+        worker_id: next.worker_id.clone(),
+        created_at: Timestamp(at),
+    };
+    (next, snapshot)
+}

@@ -1,0 +1,46 @@
+//! The conformance suite: what every Stint store must do, written once and run against each
+//! backend.
+//!
+//! A backend's tests call [`conformance_tests!`] with an async expression that makes a fresh,
+//! empty store; the macro expands to one `#[tokio::test]` per case, so cases run in parallel and
+//! fail by name. Every bug fixed in a backend gets a case here, so the others are checked too.
+
+pub mod fixtures;
+pub mod queues;
+pub mod runs;
+pub mod tenancy;
+pub mod transactions;
+
+pub use stint_store::Store;
+
+/// Expands to one test per conformance case. `$make` is an expression evaluating to a future of
+/// an `Arc<dyn Store>` that is fresh and empty.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            tenancy::inserts_and_lists,
+            tenancy::duplicate_key_is_refused,
+            queues::take_orders_by_score_and_respects_max_score,
+            queues::heads_and_take_filter_by_task,
+            queues::remove_and_running_counts,
+            queues::duplicate_queue_name_is_refused,
+            runs::insert_get_round_trip,
+            runs::transition_is_fenced,
+            runs::heartbeat_is_fenced_and_stalled_runs_are_found,
+            runs::list_filters_and_pages,
+            transactions::failed_job_rolls_back_only_itself,
+            transactions::concurrent_writes_all_commit,
+            transactions::reads_see_committed_writes,
+        );
+    };
+    (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::Store> = $make.await;
+                $crate::$module::$case(store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,102 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use stint_store::{Error, TaskRow, WorkerRow, WorkerTable};
+use stint_types::{EnvId, Timestamp, WorkerId};
+
+use crate::codec::{from_json, map_error, to_json};
+use crate::tx::SqliteTx;
+
+#[async_trait]
+impl WorkerTable for SqliteTx<'_> {
+    async fn task_upsert(&mut self, row: &TaskRow) -> Result<(), Error> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (env_id, task_id) DO UPDATE SET queue_name = excluded.queue_name, \
+                 retry = excluded.retry, max_duration = excluded.max_duration, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.env_id.as_str(),
+                    row.task_id,
+                    row.queue_name,
+                    to_json(&row.retry),
+                    row.max_duration,
+                    row.updated_at.0
+                ])
+            })
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn task_get(&mut self, env_id: &EnvId, task_id: &str) -> Result<Option<TaskRow>, Error> {
+        let row = self
+            .connection
+            .prepare_cached(
+                "SELECT queue_name, retry, max_duration, updated_at FROM tasks WHERE env_id = ? AND task_id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![env_id.as_str(), task_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<u32>>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(map_error)?;
+        row.map(|(queue_name, retry, max_duration, updated_at)| {
+            Ok(TaskRow {
+                env_id: env_id.clone(),
+                task_id: task_id.to_string(),
+                queue_name,
+                retry: from_json(&retry)?,
+                max_duration,
+                updated_at: Timestamp(updated_at),
+            })
+        })
+        .transpose()
+    }
+
+    async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error> {
+        self.connection
+            .prepare_cached("INSERT INTO workers (id, env_id, version, task_ids, created_at) VALUES (?, ?, ?, ?, ?)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.id.as_str(),
+                    row.env_id.as_str(),
+                    row.version,
+                    to_json(&row.task_ids),
+                    row.created_at.0
+                ])
+            })
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error> {
+        let row = self
+            .connection
+            .prepare_cached("SELECT env_id, version, task_ids, created_at FROM workers WHERE id = ?")
+            .and_then(|mut s| {
+                s.query_row([id.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })
+                .optional()
+            })
+            .map_err(map_error)?;
+        row.map(|(env_id, version, task_ids, created_at)| {
+            Ok(WorkerRow {
+                id: id.clone(),
+                env_id: EnvId::from_stored(env_id),
+                version,
+                task_ids: from_json(&task_ids)?,
+                created_at: Timestamp(created_at),
+            })
+        })
+        .transpose()
+    }
+}

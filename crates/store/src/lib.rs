@@ -1,0 +1,19 @@
+//! The storage seam between the engine and a database.
+//!
+//! A [`Store`] runs jobs inside transactions: [`StoreExt::write`] for changes, [`StoreExt::read`]
+//! for queries. A job is handed a [`Tx`], whose table methods each backend implements with its own
+//! SQL; no SQL exists outside the `store-*` crates. Every change of a run's state goes through
+//! [`RunTable::run_transition`], a compare-and-set on the run's snapshot id.
+
+mod error;
+mod rows;
+mod store;
+mod tables;
+
+pub use error::Error;
+pub use rows::{
+    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueItem, QueueRow, RunListParams, RunRow,
+    SnapshotRow, TaskRow, WorkerRow,
+};
+pub use store::{BoxFuture, Job, Store, StoreExt};
+pub use tables::{QueueTable, RunTable, TenancyTable, Tx, WorkerTable};

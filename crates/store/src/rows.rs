@@ -1,0 +1,255 @@
+//! Rows as the engine sees them, and the params of queries that take more than an id.
+
+use stint_types::{
+    EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus, SnapshotId,
+    TaskRunError, Timestamp, WorkerId,
+};
+
+/// An organization: the top of the tenancy tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationRow {
+    /// Its id.
+    pub id: OrgId,
+    /// Display name.
+    pub title: String,
+    /// URL-safe name.
+    pub slug: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A project of an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRow {
+    /// Its id.
+    pub id: ProjectId,
+    /// The organization it belongs to.
+    pub org_id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// The public reference (`proj_…`), as Trigger.dev's `ref`.
+    pub reference: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// An environment of a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentRow {
+    /// Its id.
+    pub id: EnvId,
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// The organization it belongs to.
+    pub org_id: OrgId,
+    /// Its kind.
+    pub kind: EnvironmentType,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A secret key, stored as the SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRow {
+    /// Hex SHA-256 of the key.
+    pub key_hash: String,
+    /// The first characters of the key, to tell keys apart without revealing them.
+    pub key_prefix: String,
+    /// The environment the key opens.
+    pub env_id: EnvId,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A queue of an environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    /// Its id.
+    pub id: QueueId,
+    /// The environment it belongs to.
+    pub env_id: EnvId,
+    /// Its name, unique in the environment.
+    pub name: String,
+    /// Most runs executing at once; unlimited when `None`.
+    pub concurrency_limit: Option<u32>,
+    /// Runs holding a slot now: taken by a worker and not yet finished or requeued.
+    pub running: u32,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A task as a worker last declared it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// The environment.
+    pub env_id: EnvId,
+    /// The task's identifier.
+    pub task_id: String,
+    /// The queue the task runs in by default.
+    pub queue_name: String,
+    /// How failed attempts are retried.
+    pub retry: RetryOptions,
+    /// Seconds an attempt may run.
+    pub max_duration: Option<u32>,
+    /// When it was last declared.
+    pub updated_at: Timestamp,
+}
+
+/// A registered worker process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRow {
+    /// Its id.
+    pub id: WorkerId,
+    /// The environment it serves.
+    pub env_id: EnvId,
+    /// Its version.
+    pub version: String,
+    /// The tasks it runs.
+    pub task_ids: Vec<String>,
+    /// Registration time.
+    pub created_at: Timestamp,
+}
+
+/// A run and its current state. The engine reads a row, builds the next one and writes it back
+/// with [`crate::RunTable::run_transition`], fenced by `snapshot_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Its id.
+    pub id: RunId,
+    /// The environment it belongs to.
+    pub env_id: EnvId,
+    /// The task it runs.
+    pub task_id: String,
+    /// The queue it runs in.
+    pub queue_id: QueueId,
+    /// The queue's name.
+    pub queue_name: String,
+    /// Public status.
+    pub status: RunStatus,
+    /// Current snapshot: the fencing token.
+    pub snapshot_id: SnapshotId,
+    /// Current snapshot's execution status.
+    pub execution_status: ExecutionStatus,
+    /// Attempts started so far.
+    pub attempt_number: u32,
+    /// Attempt limit from the trigger options, overriding the task's.
+    pub max_attempts: Option<u32>,
+    /// Retry settings, frozen when the first attempt starts.
+    pub retry: Option<RetryOptions>,
+    /// Seconds an attempt may run, frozen when the first attempt starts.
+    pub max_duration: Option<u32>,
+    /// The payload as stored text.
+    pub payload: String,
+    /// The payload's content type.
+    pub payload_type: String,
+    /// The output as stored text.
+    pub output: Option<String>,
+    /// The output's content type.
+    pub output_type: Option<String>,
+    /// The error of the last failed attempt.
+    pub error: Option<TaskRunError>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Metadata as JSON text.
+    pub metadata: Option<String>,
+    /// Concurrency key.
+    pub concurrency_key: Option<String>,
+    /// Priority in ms: the run is ordered as if queued this much earlier.
+    pub priority_ms: i64,
+    /// Whether this is a test run.
+    pub is_test: bool,
+    /// Machine preset asked for.
+    pub machine: Option<String>,
+    /// The worker holding the run.
+    pub worker_id: Option<WorkerId>,
+    /// Version of the worker that ran the latest attempt.
+    pub version: Option<String>,
+    /// When the holder is considered lost if it has not sent a heartbeat; set exactly while a
+    /// worker holds the run.
+    pub heartbeat_deadline: Option<Timestamp>,
+    /// When the current attempt started.
+    pub attempt_started_at: Option<Timestamp>,
+    /// Milliseconds spent executing, summed over finished attempts.
+    pub duration_ms: i64,
+    /// The run this one replays.
+    pub replayed_from: Option<RunId>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When the first attempt started.
+    pub started_at: Option<Timestamp>,
+    /// When the run ended.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One entry of a run's append-only history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRow {
+    /// Its id.
+    pub id: SnapshotId,
+    /// The run.
+    pub run_id: RunId,
+    /// Execution status.
+    pub status: ExecutionStatus,
+    /// The run's public status at this point.
+    pub run_status: RunStatus,
+    /// Attempt number at this point.
+    pub attempt_number: u32,
+    /// Why the run got here, in words.
+    pub description: String,
+    /// The worker holding the run, if any.
+    pub worker_id: Option<WorkerId>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A queued run waiting in its queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueItem {
+    /// The run.
+    pub run_id: RunId,
+    /// The queue.
+    pub queue_id: QueueId,
+    /// The run's environment.
+    pub env_id: EnvId,
+    /// The run's task.
+    pub task_id: String,
+    /// Ordering key in ms: queued time minus priority, or the retry time. Eligible once `score`
+    /// is not after now.
+    pub score: i64,
+    /// The run's concurrency key.
+    pub concurrency_key: Option<String>,
+}
+
+/// A queue with waiting runs of some tasks, and its earliest score among them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueHead {
+    /// The queue.
+    pub queue: QueueRow,
+    /// The lowest score among its waiting runs of the asked tasks.
+    pub head_score: i64,
+}
+
+/// Filters and page of a run listing, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunListParams {
+    /// The environment.
+    pub env_id: Option<EnvId>,
+    /// Any of these statuses; all when empty.
+    pub statuses: Vec<RunStatus>,
+    /// Any of these tasks; all when empty.
+    pub task_ids: Vec<String>,
+    /// Runs with any of these tags; all when empty.
+    pub tags: Vec<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created at or before.
+    pub created_to: Option<Timestamp>,
+    /// Only runs older than this id (the next page).
+    pub after: Option<RunId>,
+    /// Only runs newer than this id (the previous page).
+    pub before: Option<RunId>,
+    /// Most rows to return.
+    pub limit: u32,
+}

@@ -1,0 +1,106 @@
+//! The table traits a transaction offers. Each backend implements them with its own SQL.
+
+use async_trait::async_trait;
+use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
+
+use crate::Error;
+use crate::rows::{
+    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueItem, QueueRow, RunListParams, RunRow,
+    SnapshotRow, TaskRow, WorkerRow,
+};
+
+/// A transaction: every table, used through `&mut dyn Tx`.
+pub trait Tx: TenancyTable + QueueTable + WorkerTable + RunTable + Send {}
+
+impl<T: TenancyTable + QueueTable + WorkerTable + RunTable + Send> Tx for T {}
+
+/// Organizations, projects, environments and their keys.
+#[async_trait]
+pub trait TenancyTable {
+    /// Adds an organization.
+    async fn organization_insert(&mut self, row: &OrganizationRow) -> Result<(), Error>;
+    /// Adds a project.
+    async fn project_insert(&mut self, row: &ProjectRow) -> Result<(), Error>;
+    /// Adds an environment.
+    async fn environment_insert(&mut self, row: &EnvironmentRow) -> Result<(), Error>;
+    /// Adds a secret key; a key whose hash exists already is a [`Error::Duplicate`].
+    async fn api_key_insert(&mut self, row: &ApiKeyRow) -> Result<(), Error>;
+    /// Every organization.
+    async fn organization_list(&mut self) -> Result<Vec<OrganizationRow>, Error>;
+    /// Every project.
+    async fn project_list(&mut self) -> Result<Vec<ProjectRow>, Error>;
+    /// Every environment.
+    async fn environment_list(&mut self) -> Result<Vec<EnvironmentRow>, Error>;
+    /// Every secret key.
+    async fn api_key_list(&mut self) -> Result<Vec<ApiKeyRow>, Error>;
+}
+
+/// Queues, and the runs waiting in them.
+#[async_trait]
+pub trait QueueTable {
+    /// The queue with this name in the environment.
+    async fn queue_by_name(&mut self, env_id: &EnvId, name: &str) -> Result<Option<QueueRow>, Error>;
+    /// Adds a queue; a name taken in the environment is a [`Error::Duplicate`].
+    async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error>;
+    /// Sets a queue's concurrency limit.
+    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error>;
+    /// Adds `delta` to a queue's running count.
+    async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error>;
+    /// Puts a run in its queue.
+    async fn queue_push(&mut self, item: &QueueItem) -> Result<(), Error>;
+    /// Takes a run out of its queue; false when it was not there.
+    async fn queue_remove(&mut self, run_id: &RunId) -> Result<bool, Error>;
+    /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score
+    /// among those runs.
+    async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
+    /// Removes and returns up to `limit` runs of `task_ids` from a queue whose score is at most
+    /// `max_score`, lowest score first.
+    async fn queue_take(
+        &mut self,
+        queue_id: &QueueId,
+        task_ids: &[String],
+        max_score: i64,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>, Error>;
+}
+
+/// Tasks and worker processes.
+#[async_trait]
+pub trait WorkerTable {
+    /// Adds or replaces a task's declaration.
+    async fn task_upsert(&mut self, row: &TaskRow) -> Result<(), Error>;
+    /// A task's declaration.
+    async fn task_get(&mut self, env_id: &EnvId, task_id: &str) -> Result<Option<TaskRow>, Error>;
+    /// Adds a worker.
+    async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error>;
+    /// A worker.
+    async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error>;
+}
+
+/// Runs and their snapshots.
+#[async_trait]
+pub trait RunTable {
+    /// Adds a run together with its first snapshot.
+    async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error>;
+    /// A run.
+    async fn run_get(&mut self, id: &RunId) -> Result<Option<RunRow>, Error>;
+    /// Runs matching the filters, newest first.
+    async fn run_list(&mut self, params: &RunListParams) -> Result<Vec<RunRow>, Error>;
+    /// Moves a run to `run`'s state and appends `snapshot`, if and only if the run's current
+    /// snapshot is `expected`; otherwise changes nothing and returns [`Error::Stale`].
+    /// `run.snapshot_id` must equal `snapshot.id`.
+    async fn run_transition(
+        &mut self,
+        expected: &SnapshotId,
+        run: &RunRow,
+        snapshot: &SnapshotRow,
+    ) -> Result<(), Error>;
+    /// Moves a held run's heartbeat deadline, if its current snapshot is `snapshot_id`; false
+    /// otherwise.
+    async fn run_heartbeat(&mut self, id: &RunId, snapshot_id: &SnapshotId, deadline: Timestamp)
+    -> Result<bool, Error>;
+    /// Runs whose heartbeat deadline is at or before `now`, earliest first.
+    async fn run_stalled(&mut self, now: Timestamp, limit: u32) -> Result<Vec<RunRow>, Error>;
+    /// A run's snapshots, oldest first.
+    async fn snapshot_list(&mut self, run_id: &RunId) -> Result<Vec<SnapshotRow>, Error>;
+}

@@ -1,0 +1,19 @@
+//! Stint's domain types: ids, statuses, retry maths and errors.
+//!
+//! This crate does no IO: everything here is a value or a pure function, so every other crate can
+//! share it, the worker SDK included.
+
+pub mod env;
+pub mod error;
+pub mod ids;
+pub mod names;
+pub mod retry;
+pub mod status;
+pub mod time;
+
+pub use env::EnvironmentType;
+pub use error::{ErrorCode, SerializedError, TaskRunError};
+pub use ids::{EnvId, IdError, OrgId, ProjectId, QueueId, RunId, SnapshotId, WorkerId};
+pub use retry::RetryOptions;
+pub use status::{ExecutionStatus, RunStatus};
+pub use time::{Clock, Timestamp};
