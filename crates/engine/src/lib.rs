@@ -1,0 +1,37 @@
+//! Stint's run engine.
+//!
+//! The engine is a set of systems (`systems`), each a function over a store transaction that is
+//! handed the time and an id maker; it never reads the wall clock, so tests drive it with a
+//! manual clock. [`Engine`] is the thin async shell that runs a system in a transaction and,
+//! after the commit, wakes the workers waiting for work.
+//!
+//! Every change of a run's state is a compare-and-set on its snapshot id (`state`), so a caller
+//! holding an old snapshot changes nothing, and terminal states never move.
+
+mod config;
+mod error;
+mod ids;
+mod notify;
+mod shell;
+mod state;
+pub mod systems;
+
+pub use config::{Config, Timeouts};
+pub use error::Error;
+pub use ids::Ids;
+pub use shell::Engine;
+pub use systems::attempt::{Completed, HeartbeatVerdict, Outcome};
+pub use systems::cancel::Cancelled;
+pub use systems::tenancy::NewKey;
+pub use systems::trigger::TriggerParams;
+pub use systems::workers::TaskSpec;
+
+/// The system clock.
+pub struct SystemClock;
+
+impl stint_types::Clock for SystemClock {
+    fn now(&self) -> stint_types::Timestamp {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        stint_types::Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+}

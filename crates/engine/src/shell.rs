@@ -1,0 +1,306 @@
+//! The engine's async shell: runs each system in a store transaction, then performs its effects
+//! (waking waiting workers) once the transaction has committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use stint_store::{
+    ApiKeyRow, BoxFuture, EnvironmentRow, RunListParams, RunRow, SnapshotRow, Store, StoreExt, Tx, WorkerRow,
+};
+use stint_types::{Clock, RunId, SnapshotId, Timestamp, WorkerId};
+
+use crate::Error;
+use crate::config::Config;
+use crate::ids::Ids;
+use crate::notify::Notifier;
+use crate::state::Changes;
+use crate::systems::attempt::{self, Completed, HeartbeatVerdict, Outcome};
+use crate::systems::cancel::{self, Cancelled};
+use crate::systems::dequeue::{self, Dequeued};
+use crate::systems::stall;
+use crate::systems::tenancy::{self, NewKey};
+use crate::systems::trigger::{self, TriggerParams};
+use crate::systems::workers::{self, TaskSpec};
+
+/// Runs handled per stall sweep transaction.
+const SWEEP_BATCH: u32 = 200;
+
+/// What a system's job is handed besides the transaction.
+pub(crate) struct Ctx {
+    pub(crate) ids: Arc<Ids>,
+    pub(crate) now: Timestamp,
+    pub(crate) config: Config,
+}
+
+/// The run engine.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<Ids>,
+    config: Config,
+    notifier: Notifier,
+    workers: Mutex<HashMap<WorkerId, WorkerRow>>,
+}
+
+impl Engine {
+    /// An engine over `store`, reading time from `clock` and making ids with `ids`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Ids, config: Config) -> Engine {
+        Engine { store, clock, ids: Arc::new(ids), config, notifier: Notifier::default(), workers: Mutex::default() }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine's current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx { ids: self.ids.clone(), now: self.clock.now(), config: self.config }
+    }
+
+    /// Runs a system in a write transaction, then wakes the environments it made work for.
+    async fn write<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        F: for<'t> FnOnce(&'t mut dyn Tx, &'t Ctx, &'t mut Changes) -> BoxFuture<'t, Result<R, Error>> + Send + 'static,
+        R: Send + 'static,
+    {
+        let ctx = self.ctx();
+        let (result, changes) = self
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut changes = Changes::default();
+                    let result = f(tx, &ctx, &mut changes).await?;
+                    changes.flush(tx).await?;
+                    Ok::<_, Error>((result, changes))
+                })
+            })
+            .await?;
+        for env in &changes.wake {
+            self.notifier.wake(env);
+        }
+        Ok(result)
+    }
+
+    /// Creates the default organization, project and environments with `keys`, unless an
+    /// organization exists. Returns whether it created them.
+    pub async fn bootstrap(&self, keys: Vec<NewKey>) -> Result<bool, Error> {
+        self.write(move |tx, ctx, _| Box::pin(async move { tenancy::bootstrap(tx, &ctx.ids, ctx.now, &keys).await }))
+            .await
+    }
+
+    /// Every environment.
+    pub async fn environments(&self) -> Result<Vec<EnvironmentRow>, Error> {
+        self.store.read(|tx| Box::pin(async move { Ok::<_, Error>(tx.environment_list().await?) })).await
+    }
+
+    /// Every secret key.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, Error> {
+        self.store.read(|tx| Box::pin(async move { Ok::<_, Error>(tx.api_key_list().await?) })).await
+    }
+
+    /// Creates a run and queues it. The run is committed when this returns.
+    pub async fn trigger(&self, env: &EnvironmentRow, params: TriggerParams) -> Result<RunRow, Error> {
+        let env = env.clone();
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { trigger::trigger(tx, &ctx.ids, ctx.now, &env, params, changes).await })
+        })
+        .await
+    }
+
+    /// Creates a new run with the task and payload of `run_id`.
+    pub async fn replay(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move {
+                let original = visible_run(tx, &env, &run_id).await?;
+                let params = trigger::replay_params(&original);
+                trigger::trigger(tx, &ctx.ids, ctx.now, &env, params, changes).await
+            })
+        })
+        .await
+    }
+
+    /// A run of `env`.
+    pub async fn run(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.store.read(move |tx| Box::pin(async move { visible_run(tx, &env, &run_id).await })).await
+    }
+
+    /// A run's history, oldest first.
+    pub async fn snapshots(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<Vec<SnapshotRow>, Error> {
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.store
+            .read(move |tx| {
+                Box::pin(async move {
+                    visible_run(tx, &env, &run_id).await?;
+                    Ok(tx.snapshot_list(&run_id).await?)
+                })
+            })
+            .await
+    }
+
+    /// Runs of `env` matching `params`, newest first.
+    pub async fn runs(&self, env: &EnvironmentRow, mut params: RunListParams) -> Result<Vec<RunRow>, Error> {
+        params.env_id = Some(env.id.clone());
+        self.store.read(move |tx| Box::pin(async move { Ok::<_, Error>(tx.run_list(&params).await?) })).await
+    }
+
+    /// Cancels a run of `env`.
+    pub async fn cancel(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<Cancelled, Error> {
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { cancel::cancel(tx, &ctx.ids, ctx.now, &ctx.config, &env, &run_id, changes).await })
+        })
+        .await
+    }
+
+    /// Registers a worker process and the tasks and queues it declares.
+    pub async fn register_worker(
+        &self,
+        env: &EnvironmentRow,
+        version: String,
+        tasks: Vec<TaskSpec>,
+    ) -> Result<WorkerRow, Error> {
+        let env = env.clone();
+        let worker = self
+            .write(move |tx, ctx, _| {
+                Box::pin(async move { workers::register(tx, &ctx.ids, ctx.now, &env, &version, &tasks).await })
+            })
+            .await?;
+        let mut cache = self.workers.lock();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(worker.id.clone(), worker.clone());
+        Ok(worker)
+    }
+
+    /// A worker of `env`.
+    pub async fn worker(&self, env: &EnvironmentRow, id: &WorkerId) -> Result<WorkerRow, Error> {
+        let cached = self.workers.lock().get(id).cloned();
+        let worker = match cached {
+            Some(worker) => worker,
+            None => {
+                let key = id.clone();
+                let found = self
+                    .store
+                    .read(move |tx| Box::pin(async move { Ok::<_, Error>(tx.worker_get(&key).await?) }))
+                    .await?;
+                let worker = found.ok_or_else(|| Error::NotFound(format!("Worker {id} not found")))?;
+                self.workers.lock().insert(id.clone(), worker.clone());
+                worker
+            }
+        };
+        if worker.env_id != env.id {
+            return Err(Error::NotFound(format!("Worker {id} not found")));
+        }
+        Ok(worker)
+    }
+
+    /// Takes up to `max_runs` runs for `worker` and starts their attempts, waiting up to `wait`
+    /// for one to become ready when none is.
+    pub async fn dequeue(&self, worker: &WorkerRow, max_runs: u32, wait: Duration) -> Result<Vec<RunRow>, Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.notifier.get(&worker.env_id);
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let taken = worker.clone();
+            let Dequeued { runs, next_ready_at } = self
+                .write(move |tx, ctx, changes| {
+                    Box::pin(async move {
+                        dequeue::dequeue(tx, &ctx.ids, ctx.now, &ctx.config, &taken, max_runs, changes).await
+                    })
+                })
+                .await?;
+            let now = tokio::time::Instant::now();
+            if !runs.is_empty() || now >= deadline {
+                return Ok(runs);
+            }
+            let mut until = deadline;
+            if let Some(ready) = next_ready_at {
+                let in_ms = u64::try_from(ready.millis() - self.clock.now().millis()).unwrap_or(0);
+                until = until.min(now + Duration::from_millis(in_ms));
+            }
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+
+    /// Records heartbeats of `worker`'s attempts and says what to do with each.
+    pub async fn heartbeat(
+        &self,
+        worker: &WorkerRow,
+        runs: Vec<(RunId, SnapshotId)>,
+    ) -> Result<Vec<HeartbeatVerdict>, Error> {
+        let worker = worker.clone();
+        self.write(move |tx, ctx, _| {
+            Box::pin(async move {
+                let mut verdicts = Vec::with_capacity(runs.len());
+                for (run_id, snapshot_id) in &runs {
+                    verdicts.push(attempt::heartbeat(tx, ctx.now, &ctx.config, &worker, run_id, snapshot_id).await?);
+                }
+                Ok(verdicts)
+            })
+        })
+        .await
+    }
+
+    /// Applies the results of attempts, each judged on its own, in one transaction.
+    pub async fn complete(
+        &self,
+        env: &EnvironmentRow,
+        completions: Vec<(RunId, SnapshotId, Outcome)>,
+    ) -> Result<Vec<Completed>, Error> {
+        let env = env.clone();
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move {
+                let mut results = Vec::with_capacity(completions.len());
+                for (run_id, snapshot_id, outcome) in completions {
+                    let jitter = ctx.ids.unit();
+                    results.push(
+                        attempt::complete(tx, &ctx.ids, ctx.now, &env, &run_id, &snapshot_id, outcome, jitter, changes)
+                            .await?,
+                    );
+                }
+                Ok(results)
+            })
+        })
+        .await
+    }
+
+    /// Handles every run whose heartbeat deadline has passed. Returns how many were handled.
+    pub async fn sweep_stalled(&self) -> Result<usize, Error> {
+        let mut total = 0;
+        loop {
+            let handled = self
+                .write(move |tx, ctx, changes| {
+                    Box::pin(stall::sweep(tx, &ctx.ids, ctx.now, &ctx.config, SWEEP_BATCH, changes))
+                })
+                .await?;
+            total += handled;
+            if handled < SWEEP_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// The run, if it belongs to `env`. Runs of other environments are reported missing, exactly as
+/// runs that do not exist.
+async fn visible_run(tx: &mut dyn Tx, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
+    match tx.run_get(run_id).await? {
+        Some(run) if run.env_id == env.id => Ok(run),
+        _ => Err(Error::NotFound(format!("Run {run_id} not found"))),
+    }
+}

@@ -1,0 +1,108 @@
+//! Moving runs between states: the one place a run's next state is written.
+//!
+//! Every system builds the next state with [`Changes::next`], edits it, and writes it with
+//! [`Changes::apply`], which fences on the snapshot the run was read at, appends the snapshot,
+//! and keeps the queues' running counts in step with the slots runs hold. Counts are written
+//! once per queue when the job ends ([`Changes::flush`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stint_store::{RunRow, SnapshotRow, Tx};
+use stint_types::{EnvId, ExecutionStatus, QueueId, RunStatus, Timestamp};
+
+use crate::Error;
+use crate::ids::Ids;
+
+/// What a job changed beyond the runs themselves.
+#[derive(Default)]
+pub(crate) struct Changes {
+    running: BTreeMap<QueueId, i64>,
+    /// Environments whose waiting workers should look again after the commit.
+    pub(crate) wake: BTreeSet<EnvId>,
+}
+
+impl Changes {
+    /// A copy of `run` moved to `status`/`run_status` with a new snapshot id, ready to edit.
+    pub(crate) fn next(
+        run: &RunRow,
+        ids: &Ids,
+        now: Timestamp,
+        status: ExecutionStatus,
+        run_status: RunStatus,
+    ) -> RunRow {
+        let mut next = run.clone();
+        next.snapshot_id = ids.snapshot(now);
+        next.execution_status = status;
+        next.status = run_status;
+        next.updated_at = now;
+        next
+    }
+
+    /// Writes `next` over `from`, fenced on `from`'s snapshot, with a snapshot saying
+    /// `description`.
+    pub(crate) async fn apply(
+        &mut self,
+        tx: &mut dyn Tx,
+        from: &RunRow,
+        next: &RunRow,
+        description: &str,
+    ) -> Result<(), Error> {
+        debug_assert!(!from.status.is_final(), "terminal runs never move");
+        let snapshot = SnapshotRow {
+            id: next.snapshot_id.clone(),
+            run_id: next.id.clone(),
+            status: next.execution_status,
+            run_status: next.status,
+            attempt_number: next.attempt_number,
+            description: description.to_string(),
+            worker_id: next.worker_id.clone(),
+            created_at: next.updated_at,
+        };
+        tx.run_transition(&from.snapshot_id, next, &snapshot).await.map_err(|e| match e {
+            stint_store::Error::Stale { run_id, current } => Error::Stale { run_id, current },
+            other => Error::Store(other),
+        })?;
+        let delta = i64::from(next.execution_status.holds_slot()) - i64::from(from.execution_status.holds_slot());
+        if delta != 0 {
+            *self.running.entry(from.queue_id.clone()).or_default() += delta;
+        }
+        if delta < 0 {
+            self.wake.insert(from.env_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Writes the running-count changes.
+    pub(crate) async fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), Error> {
+        for (queue, delta) in std::mem::take(&mut self.running) {
+            if delta != 0 {
+                tx.queue_add_running(&queue, delta).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `run` given up by its worker: no longer held, its attempt's time added to its duration.
+pub(crate) fn released(
+    run: &RunRow,
+    ids: &Ids,
+    now: Timestamp,
+    status: ExecutionStatus,
+    run_status: RunStatus,
+) -> RunRow {
+    let mut next = Changes::next(run, ids, now, status, run_status);
+    if let Some(started) = run.attempt_started_at {
+        next.duration_ms += (now.millis() - started.millis()).max(0);
+    }
+    next.heartbeat_deadline = None;
+    next.attempt_started_at = None;
+    next
+}
+
+/// `run` ended with `status`.
+pub(crate) fn ended(run: &RunRow, ids: &Ids, now: Timestamp, status: RunStatus) -> RunRow {
+    let mut next = released(run, ids, now, ExecutionStatus::Finished, status);
+    next.finished_at = Some(now);
+    next
+}

@@ -1,0 +1,120 @@
+//! Taking runs from the queues and starting their attempts.
+
+use std::collections::HashMap;
+
+use stint_store::{RunRow, TaskRow, Tx, WorkerRow};
+use stint_types::{ExecutionStatus, RetryOptions, RunStatus, Timestamp};
+
+use crate::Error;
+use crate::config::Config;
+use crate::ids::Ids;
+use crate::state::Changes;
+
+/// What a dequeue took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dequeued {
+    /// The runs taken, each with an attempt started and held by the worker.
+    pub runs: Vec<RunRow>,
+    /// The earliest time a run that is waiting for its retry delay becomes ready, if any.
+    pub next_ready_at: Option<Timestamp>,
+}
+
+/// Takes up to `max_runs` ready runs of the worker's tasks and starts an attempt of each.
+///
+/// Queues are served oldest head first. A queue at its concurrency limit is skipped; it is woken
+/// again when one of its runs gives its slot back.
+pub(crate) async fn dequeue(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    config: &Config,
+    worker: &WorkerRow,
+    max_runs: u32,
+    changes: &mut Changes,
+) -> Result<Dequeued, Error> {
+    let heads = tx.queue_heads(&worker.env_id, &worker.task_ids).await?;
+    let mut next_ready_at: Option<Timestamp> = None;
+    let mut ready = Vec::new();
+    for head in heads {
+        let capacity = head.queue.concurrency_limit.map_or(u32::MAX, |limit| limit.saturating_sub(head.queue.running));
+        if capacity == 0 {
+            continue;
+        }
+        if head.head_score > now.millis() {
+            let at = Timestamp(head.head_score);
+            next_ready_at = Some(next_ready_at.map_or(at, |t| t.min(at)));
+            continue;
+        }
+        ready.push((head.head_score, head.queue, capacity));
+    }
+    ready.sort_by(|(a, qa, _), (b, qb, _)| (a, &qa.id).cmp(&(b, &qb.id)));
+
+    let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
+    let mut runs = Vec::new();
+    let mut remaining = max_runs;
+    for (_, queue, capacity) in ready {
+        if remaining == 0 {
+            break;
+        }
+        let items = tx.queue_take(&queue.id, &worker.task_ids, now.millis(), remaining.min(capacity)).await?;
+        remaining -= u32::try_from(items.len()).unwrap_or(remaining);
+        for item in items {
+            let Some(run) = tx.run_get(&item.run_id).await? else {
+                tracing::warn!(run = %item.run_id, "queue entry without a run; dropped");
+                continue;
+            };
+            if run.execution_status != ExecutionStatus::Queued {
+                tracing::warn!(run = %run.id, status = %run.execution_status, "queue entry of a run that is not queued; dropped");
+                continue;
+            }
+            let task = match tasks.get(&run.task_id) {
+                Some(task) => task.clone(),
+                None => {
+                    let task = tx.task_get(&run.env_id, &run.task_id).await?;
+                    tasks.insert(run.task_id.clone(), task.clone());
+                    task
+                }
+            };
+            runs.push(start_attempt(tx, ids, now, config, worker, &run, task.as_ref(), changes).await?);
+        }
+    }
+    Ok(Dequeued { runs, next_ready_at })
+}
+
+/// Starts the next attempt of a queued run on `worker`. The first start freezes the run's retry
+/// settings and maximum duration from its task, as Trigger.dev locks them at first dequeue.
+#[allow(clippy::too_many_arguments)]
+async fn start_attempt(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    config: &Config,
+    worker: &WorkerRow,
+    run: &RunRow,
+    task: Option<&TaskRow>,
+    changes: &mut Changes,
+) -> Result<RunRow, Error> {
+    let mut next = Changes::next(run, ids, now, ExecutionStatus::Executing, RunStatus::Executing);
+    if next.retry.is_none() {
+        let mut retry = task.map(|t| t.retry).unwrap_or_default();
+        if let Some(max_attempts) = run.max_attempts {
+            retry.max_attempts = max_attempts;
+        }
+        next.retry = Some(retry);
+        next.max_duration = run.max_duration.or(task.and_then(|t| t.max_duration));
+    }
+    next.attempt_number = run.attempt_number + 1;
+    next.worker_id = Some(worker.id.clone());
+    next.version = Some(worker.version.clone());
+    next.heartbeat_deadline = Some(now.plus(config.timeouts.executing));
+    next.attempt_started_at = Some(now);
+    next.started_at = run.started_at.or(Some(now));
+    let description = format!("Attempt {} started", next.attempt_number);
+    changes.apply(tx, run, &next, &description).await?;
+    Ok(next)
+}
+
+/// The retry settings of a run whose first attempt has started.
+pub(crate) fn retry_of(run: &RunRow) -> RetryOptions {
+    run.retry.unwrap_or_default()
+}

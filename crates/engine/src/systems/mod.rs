@@ -1,0 +1,10 @@
+//! The engine's systems: each a function over a store transaction, the clock reading and the id
+//! maker it is handed. They never read the wall clock or touch anything but the transaction.
+
+pub mod attempt;
+pub mod cancel;
+pub mod dequeue;
+pub mod stall;
+pub mod tenancy;
+pub mod trigger;
+pub mod workers;

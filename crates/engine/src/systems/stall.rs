@@ -1,0 +1,65 @@
+//! The stall sweeper: runs whose worker stopped sending heartbeats.
+
+use std::collections::HashMap;
+
+use stint_store::Tx;
+use stint_types::{ExecutionStatus, RunStatus, Timestamp};
+
+use crate::Error;
+use crate::config::Config;
+use crate::ids::Ids;
+use crate::state::{Changes, released};
+use crate::systems::attempt::{fail_attempt, finish_cancelled, stalled_error};
+use crate::systems::trigger::queue_item;
+
+/// Handles up to `limit` runs whose heartbeat deadline has passed, as Trigger.dev does:
+/// an executing attempt fails with `TASK_RUN_STALLED_EXECUTING` and is retried after a short
+/// delay if attempts are left (in development it ends `CANCELED`); a dequeued run that never
+/// started goes back to its queue; a cancel the worker never confirmed is finished.
+/// Returns how many runs were handled; runs in no held state are logged and not counted.
+pub(crate) async fn sweep(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    config: &Config,
+    limit: u32,
+    changes: &mut Changes,
+) -> Result<usize, Error> {
+    let stalled = tx.run_stalled(now, limit).await?;
+    if stalled.is_empty() {
+        return Ok(0);
+    }
+    let mut handled = 0;
+    let envs: HashMap<_, _> = tx.environment_list().await?.into_iter().map(|e| (e.id.clone(), e)).collect();
+    for run in &stalled {
+        match run.execution_status {
+            ExecutionStatus::Executing | ExecutionStatus::ExecutingWithWaitpoints => {
+                let Some(env) = envs.get(&run.env_id) else {
+                    tracing::warn!(run = %run.id, "stalled run of an unknown environment");
+                    continue;
+                };
+                let error = stalled_error(config.timeouts.executing.as_millis());
+                let delay = u64::try_from(config.stall_retry_delay.as_millis()).ok();
+                let outcome = fail_attempt(tx, ids, now, env, run, error, false, delay, 0.0, changes).await?;
+                tracing::info!(run = %run.id, attempt = run.attempt_number, ?outcome, "attempt stalled");
+                handled += 1;
+            }
+            ExecutionStatus::PendingCancel => {
+                finish_cancelled(tx, ids, now, run, changes).await?;
+                tracing::info!(run = %run.id, "cancel was not confirmed by the worker; finished it");
+                handled += 1;
+            }
+            ExecutionStatus::PendingExecuting => {
+                let next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
+                changes.apply(tx, run, &next, "Dequeued but never started; queued again").await?;
+                tx.queue_push(&queue_item(&next, now.millis())).await?;
+                changes.wake.insert(run.env_id.clone());
+                handled += 1;
+            }
+            _ => {
+                tracing::warn!(run = %run.id, status = %run.execution_status, "heartbeat deadline on a run nobody holds")
+            }
+        }
+    }
+    Ok(handled)
+}

@@ -1,0 +1,192 @@
+//! Creating runs: trigger and replay.
+
+use stint_store::{EnvironmentRow, QueueItem, QueueRow, RunRow, SnapshotRow, Tx};
+use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
+
+use crate::Error;
+use crate::ids::Ids;
+use crate::state::Changes;
+
+/// A validated trigger request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerParams {
+    /// The task to run.
+    pub task_id: String,
+    /// The payload as stored text.
+    pub payload: String,
+    /// The payload's content type.
+    pub payload_type: String,
+    /// The queue to run in, instead of the task's.
+    pub queue: Option<String>,
+    /// The concurrency key.
+    pub concurrency_key: Option<String>,
+    /// Attempt limit, overriding the task's retry settings.
+    pub max_attempts: Option<u32>,
+    /// Normalised tags.
+    pub tags: Vec<String>,
+    /// Metadata as JSON text.
+    pub metadata: Option<String>,
+    /// Priority in ms.
+    pub priority_ms: i64,
+    /// Marks a test run.
+    pub is_test: bool,
+    /// Machine preset asked for.
+    pub machine: Option<String>,
+    /// Seconds an attempt may run, overriding the task's.
+    pub max_duration: Option<u32>,
+    /// The run this one replays.
+    pub replayed_from: Option<RunId>,
+}
+
+impl TriggerParams {
+    /// Parameters with defaults for everything but the task and payload.
+    pub fn new(task_id: impl Into<String>, payload: impl Into<String>) -> TriggerParams {
+        TriggerParams {
+            task_id: task_id.into(),
+            payload: payload.into(),
+            payload_type: "application/json".into(),
+            queue: None,
+            concurrency_key: None,
+            max_attempts: None,
+            tags: Vec::new(),
+            metadata: None,
+            priority_ms: 0,
+            is_test: false,
+            machine: None,
+            max_duration: None,
+            replayed_from: None,
+        }
+    }
+}
+
+/// Creates a queued run and puts it in its queue.
+pub(crate) async fn trigger(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    params: TriggerParams,
+    changes: &mut Changes,
+) -> Result<RunRow, Error> {
+    let queue_name = match &params.queue {
+        Some(name) => name.clone(),
+        None => match tx.task_get(&env.id, &params.task_id).await? {
+            Some(task) => task.queue_name,
+            None => names::default_queue_name(&params.task_id),
+        },
+    };
+    let queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
+    let id = ids.run(now);
+    let run = RunRow {
+        id: id.clone(),
+        env_id: env.id.clone(),
+        task_id: params.task_id,
+        queue_id: queue.id.clone(),
+        queue_name: queue.name.clone(),
+        status: RunStatus::Queued,
+        snapshot_id: ids.snapshot(now),
+        execution_status: ExecutionStatus::Queued,
+        attempt_number: 0,
+        max_attempts: params.max_attempts,
+        retry: None,
+        max_duration: params.max_duration,
+        payload: params.payload,
+        payload_type: params.payload_type,
+        output: None,
+        output_type: None,
+        error: None,
+        tags: params.tags,
+        metadata: params.metadata,
+        concurrency_key: params.concurrency_key,
+        priority_ms: params.priority_ms,
+        is_test: params.is_test,
+        machine: params.machine,
+        worker_id: None,
+        version: None,
+        heartbeat_deadline: None,
+        attempt_started_at: None,
+        duration_ms: 0,
+        replayed_from: params.replayed_from,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    let snapshot = SnapshotRow {
+        id: run.snapshot_id.clone(),
+        run_id: id,
+        status: ExecutionStatus::Queued,
+        run_status: RunStatus::Queued,
+        attempt_number: 0,
+        description: "Run was queued".into(),
+        worker_id: None,
+        created_at: now,
+    };
+    tx.run_insert(&run, &snapshot).await?;
+    tx.queue_push(&queue_item(&run, now.millis() - run.priority_ms)).await?;
+    changes.wake.insert(env.id.clone());
+    Ok(run)
+}
+
+/// The parameters that replay `original`: the same task, payload, tags, metadata, queue,
+/// concurrency key and machine.
+pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
+    TriggerParams {
+        task_id: original.task_id.clone(),
+        payload: original.payload.clone(),
+        payload_type: original.payload_type.clone(),
+        queue: Some(original.queue_name.clone()),
+        concurrency_key: original.concurrency_key.clone(),
+        max_attempts: original.max_attempts,
+        tags: original.tags.clone(),
+        metadata: original.metadata.clone(),
+        priority_ms: original.priority_ms,
+        is_test: original.is_test,
+        machine: original.machine.clone(),
+        max_duration: None,
+        replayed_from: Some(original.id.clone()),
+    }
+}
+
+/// The queue entry of `run` with `score`.
+pub(crate) fn queue_item(run: &RunRow, score: i64) -> QueueItem {
+    QueueItem {
+        run_id: run.id.clone(),
+        queue_id: run.queue_id.clone(),
+        env_id: run.env_id.clone(),
+        task_id: run.task_id.clone(),
+        score,
+        concurrency_key: run.concurrency_key.clone(),
+    }
+}
+
+/// The environment's queue with this name, created when missing. A declared limit replaces
+/// the stored one; `None` leaves it as it is.
+pub(crate) async fn queue_for(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    name: &str,
+    declared_limit: Option<Option<u32>>,
+) -> Result<QueueRow, Error> {
+    if let Some(mut queue) = tx.queue_by_name(&env.id, name).await? {
+        if let Some(limit) = declared_limit
+            && queue.concurrency_limit != limit
+        {
+            tx.queue_set_limit(&queue.id, limit).await?;
+            queue.concurrency_limit = limit;
+        }
+        return Ok(queue);
+    }
+    let queue = QueueRow {
+        id: ids.queue(now),
+        env_id: env.id.clone(),
+        name: name.to_string(),
+        concurrency_limit: declared_limit.flatten(),
+        running: 0,
+        created_at: now,
+    };
+    tx.queue_insert(&queue).await?;
+    Ok(queue)
+}

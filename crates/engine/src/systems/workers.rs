@@ -1,0 +1,102 @@
+//! Registering workers and the tasks and queues they declare.
+
+use std::collections::{HashMap, HashSet};
+
+use stint_store::{EnvironmentRow, TaskRow, Tx, WorkerRow};
+use stint_types::{RetryOptions, Timestamp, names};
+
+use crate::Error;
+use crate::ids::Ids;
+use crate::systems::trigger::queue_for;
+
+/// A task as a worker declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    /// The task's identifier.
+    pub id: String,
+    /// Its queue; `task/<id>` when absent.
+    pub queue: Option<String>,
+    /// The queue's concurrency limit.
+    pub concurrency_limit: Option<u32>,
+    /// Retry settings; Trigger.dev's defaults when absent.
+    pub retry: Option<RetryOptions>,
+    /// Seconds an attempt may run.
+    pub max_duration: Option<u32>,
+}
+
+/// Checks a worker's declarations, stores its tasks and queues, and records the worker.
+pub(crate) async fn register(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    version: &str,
+    tasks: &[TaskSpec],
+) -> Result<WorkerRow, Error> {
+    let limits = check(version, tasks)?;
+    for (queue, limit) in &limits {
+        queue_for(tx, ids, now, env, queue, Some(*limit)).await?;
+    }
+    for task in tasks {
+        tx.task_upsert(&TaskRow {
+            env_id: env.id.clone(),
+            task_id: task.id.clone(),
+            queue_name: queue_name(task),
+            retry: task.retry.unwrap_or_default(),
+            max_duration: task.max_duration,
+            updated_at: now,
+        })
+        .await?;
+    }
+    let worker = WorkerRow {
+        id: ids.worker(now),
+        env_id: env.id.clone(),
+        version: version.to_string(),
+        task_ids: tasks.iter().map(|t| t.id.clone()).collect(),
+        created_at: now,
+    };
+    tx.worker_insert(&worker).await?;
+    Ok(worker)
+}
+
+fn queue_name(task: &TaskSpec) -> String {
+    task.queue.clone().unwrap_or_else(|| names::default_queue_name(&task.id))
+}
+
+/// Validates the declarations and returns each queue's limit, saying what is wrong if anything
+/// is.
+fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Option<u32>>, Error> {
+    if version.trim().is_empty() || version.len() > 64 {
+        return Err(Error::Invalid("version must be 1 to 64 characters".into()));
+    }
+    if tasks.is_empty() {
+        return Err(Error::Invalid("a worker must declare at least one task".into()));
+    }
+    let mut seen = HashSet::new();
+    let mut limits: HashMap<String, Option<u32>> = HashMap::new();
+    for task in tasks {
+        names::check_task_id(&task.id).map_err(Error::Invalid)?;
+        if !seen.insert(task.id.as_str()) {
+            return Err(Error::Invalid(format!("task '{}' is declared twice", task.id)));
+        }
+        let queue = queue_name(task);
+        names::check_queue_name(&queue).map_err(Error::Invalid)?;
+        if let Some(retry) = &task.retry {
+            retry.validate().map_err(|e| Error::Invalid(format!("task '{}': {e}", task.id)))?;
+        }
+        if task.max_duration == Some(0) {
+            return Err(Error::Invalid(format!("task '{}': maxDuration must be at least 1 second", task.id)));
+        }
+        match limits.get(&queue) {
+            Some(limit) if *limit != task.concurrency_limit => {
+                return Err(Error::Invalid(format!(
+                    "queue '{queue}' is declared with different concurrency limits by different tasks"
+                )));
+            }
+            _ => {
+                limits.insert(queue, task.concurrency_limit);
+            }
+        }
+    }
+    Ok(limits)
+}

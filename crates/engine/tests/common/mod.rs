@@ -1,0 +1,93 @@
+//! A real engine on a SQLite file, driven by a manual clock.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stint_engine::{Completed, Config, Engine, Ids, NewKey, Outcome, TaskSpec, TriggerParams};
+use stint_store::{EnvironmentRow, RunRow, WorkerRow};
+use stint_store_sqlite::{Options, SqliteStore};
+use stint_testkit::ManualClock;
+use stint_types::{EnvironmentType, RetryOptions, RunId, TaskRunError, Timestamp};
+
+/// An engine with a manual clock, its environments and a registered worker.
+pub struct Harness {
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub prod: EnvironmentRow,
+    pub dev: EnvironmentRow,
+    _dir: tempfile::TempDir,
+}
+
+pub const START: Timestamp = Timestamp(1_800_000_000_000);
+
+/// Retry settings without randomness: 1 s, 2 s, 4 s …
+pub fn plain_retry(max_attempts: u32) -> RetryOptions {
+    RetryOptions { max_attempts, factor: 2.0, min_timeout_in_ms: 1_000, max_timeout_in_ms: 60_000, randomize: false }
+}
+
+pub fn task(id: &str) -> TaskSpec {
+    TaskSpec { id: id.into(), queue: None, concurrency_limit: None, retry: Some(plain_retry(3)), max_duration: None }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Harness::with_config(Config::default()).await
+    }
+
+    pub async fn with_config(config: Config) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&Options::new(dir.path().join("stint.db"))).unwrap();
+        let clock = Arc::new(ManualClock::new(START));
+        let engine = Engine::new(Arc::new(store), clock.clone(), Ids::seeded(42), config);
+        let keys = vec![NewKey { kind: EnvironmentType::Production, hash: "00".repeat(32), prefix: "tr_prod_".into() }];
+        assert!(engine.bootstrap(keys).await.unwrap());
+        assert!(!engine.bootstrap(Vec::new()).await.unwrap(), "bootstrap runs once");
+        let envs = engine.environments().await.unwrap();
+        let find = |kind| envs.iter().find(|e| e.kind == kind).unwrap().clone();
+        Harness {
+            prod: find(EnvironmentType::Production),
+            dev: find(EnvironmentType::Development),
+            engine,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.clock.advance(Duration::from_millis(ms));
+    }
+
+    pub async fn worker(&self, env: &EnvironmentRow, tasks: Vec<TaskSpec>) -> WorkerRow {
+        self.engine.register_worker(env, "1.0.0".into(), tasks).await.unwrap()
+    }
+
+    pub async fn trigger(&self, env: &EnvironmentRow, task: &str) -> RunRow {
+        self.engine.trigger(env, TriggerParams::new(task, "{\"n\":1}")).await.unwrap()
+    }
+
+    pub async fn dequeue(&self, worker: &WorkerRow, max: u32) -> Vec<RunRow> {
+        self.engine.dequeue(worker, max, Duration::ZERO).await.unwrap()
+    }
+
+    pub async fn run(&self, env: &EnvironmentRow, id: &RunId) -> RunRow {
+        self.engine.run(env, id).await.unwrap()
+    }
+
+    pub async fn complete(&self, env: &EnvironmentRow, run: &RunRow, outcome: Outcome) -> Completed {
+        let mut results =
+            self.engine.complete(env, vec![(run.id.clone(), run.snapshot_id.clone(), outcome)]).await.unwrap();
+        results.remove(0)
+    }
+
+    pub async fn fail(&self, env: &EnvironmentRow, run: &RunRow, message: &str) -> Completed {
+        let error =
+            TaskRunError::BuiltInError { name: "Error".into(), message: message.into(), stack_trace: String::new() };
+        self.complete(env, run, Outcome::Failure { error, skip_retrying: false }).await
+    }
+
+    pub async fn succeed(&self, env: &EnvironmentRow, run: &RunRow, output: &str) -> Completed {
+        self.complete(env, run, Outcome::Success(output.into())).await
+    }
+}

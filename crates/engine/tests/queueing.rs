@@ -1,0 +1,96 @@
+//! Queues: limits, priority, task routing, replay.
+
+mod common;
+
+use common::{Harness, task};
+use stint_engine::{TaskSpec, TriggerParams};
+use stint_types::RunStatus;
+
+#[tokio::test]
+async fn a_queue_limit_caps_runs_executing_at_once() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![TaskSpec { concurrency_limit: Some(2), ..task("limited") }]).await;
+    for _ in 0..5 {
+        h.trigger(&h.prod, "limited").await;
+    }
+    let first = h.dequeue(&worker, 10).await;
+    assert_eq!(first.len(), 2);
+    assert!(h.dequeue(&worker, 10).await.is_empty());
+    h.succeed(&h.prod, &first[0], "1").await;
+    assert_eq!(h.dequeue(&worker, 10).await.len(), 1);
+    h.fail(&h.prod, &first[1], "retry me").await;
+    h.advance(1_000);
+    let after_retry = h.dequeue(&worker, 10).await;
+    assert_eq!(after_retry.len(), 1, "a retrying run gives back its slot");
+}
+
+#[tokio::test]
+async fn runs_come_out_oldest_first_and_priority_moves_them_ahead() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    let a = h.trigger(&h.prod, "t").await;
+    h.advance(1);
+    let b = h.trigger(&h.prod, "t").await;
+    h.advance(1);
+    let urgent =
+        h.engine.trigger(&h.prod, TriggerParams { priority_ms: 10_000, ..TriggerParams::new("t", "1") }).await.unwrap();
+    let order: Vec<_> = h.dequeue(&worker, 10).await.into_iter().map(|r| r.id).collect();
+    assert_eq!(order, vec![urgent.id, a.id, b.id]);
+}
+
+#[tokio::test]
+async fn a_worker_takes_only_its_own_tasks_and_environment() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![task("mine")]).await;
+    let other_env_worker = h.worker(&h.dev, vec![task("mine")]).await;
+    h.trigger(&h.prod, "theirs").await;
+    let mine = h.trigger(&h.prod, "mine").await;
+    let shared = h
+        .engine
+        .trigger(&h.prod, TriggerParams { queue: Some("shared".into()), ..TriggerParams::new("theirs", "1") })
+        .await
+        .unwrap();
+    let mine_in_shared = h
+        .engine
+        .trigger(&h.prod, TriggerParams { queue: Some("shared".into()), ..TriggerParams::new("mine", "2") })
+        .await
+        .unwrap();
+    assert!(h.dequeue(&other_env_worker, 10).await.is_empty());
+    let taken: Vec<_> = h.dequeue(&worker, 10).await.into_iter().map(|r| r.id).collect();
+    assert_eq!(taken, vec![mine.id, mine_in_shared.id]);
+    assert_eq!(h.run(&h.prod, &shared.id).await.status, RunStatus::Queued);
+}
+
+#[tokio::test]
+async fn replay_makes_a_new_run_of_the_same_task_and_payload() {
+    let h = Harness::new().await;
+    let original = h
+        .engine
+        .trigger(&h.prod, TriggerParams { tags: vec!["a".into()], ..TriggerParams::new("t", "{\"x\":1}") })
+        .await
+        .unwrap();
+    let replay = h.engine.replay(&h.prod, &original.id).await.unwrap();
+    assert_ne!(replay.id, original.id);
+    assert_eq!(replay.task_id, "t");
+    assert_eq!(replay.payload, "{\"x\":1}");
+    assert_eq!(replay.tags, vec!["a".to_string()]);
+    assert_eq!(replay.replayed_from, Some(original.id.clone()));
+    assert_eq!(replay.status, RunStatus::Queued);
+    assert!(h.engine.replay(&h.dev, &original.id).await.is_err(), "other environments cannot see it");
+}
+
+#[tokio::test]
+async fn registration_refuses_bad_declarations() {
+    let h = Harness::new().await;
+    let bad = |tasks: Vec<TaskSpec>| async {
+        h.engine.register_worker(&h.prod, "1".into(), tasks).await.unwrap_err().to_string()
+    };
+    assert!(bad(vec![task("a"), task("a")]).await.contains("declared twice"));
+    assert!(bad(vec![task("has space")]).await.contains("not allowed"));
+    assert!(bad(vec![]).await.contains("at least one task"));
+    let conflicting = vec![
+        TaskSpec { queue: Some("q".into()), concurrency_limit: Some(1), ..task("a") },
+        TaskSpec { queue: Some("q".into()), concurrency_limit: Some(2), ..task("b") },
+    ];
+    assert!(bad(conflicting).await.contains("different concurrency limits"));
+}

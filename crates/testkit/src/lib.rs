@@ -1,0 +1,5 @@
+//! Test helpers for Stint.
+
+mod clock;
+
+pub use clock::ManualClock;
