@@ -1,0 +1,1 @@
+//! Write Stint tasks in Rust and run them in a worker process.
