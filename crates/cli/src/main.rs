@@ -1,1 +1,46 @@
-fn main() {}
+//! `stint`: run the server, trigger runs and look at them.
+
+mod client;
+mod runs;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// Stint: durable background jobs in one binary.
+#[derive(Parser)]
+#[command(name = "stint", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: API, engine and stall sweeper, on a SQLite file in the data directory.
+    Server(server::ServerArgs),
+    /// Trigger a run of a task and print its id.
+    Trigger(runs::TriggerArgs),
+    /// List, inspect, cancel and replay runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Server(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Trigger(args) => runs::trigger(args).await,
+            Command::Runs(command) => runs::run(command).await,
+        }
+    })
+}

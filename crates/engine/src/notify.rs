@@ -20,6 +20,13 @@ impl Notifier {
         self.envs.lock().entry(env.clone()).or_default().clone()
     }
 
+    /// Wakes everyone waiting on any environment.
+    pub fn wake_all(&self) {
+        for notify in self.envs.lock().values() {
+            notify.notify_waiters();
+        }
+    }
+
     /// Wakes everyone waiting on the environment.
     pub fn wake(&self, env: &EnvId) {
         if let Some(notify) = self.envs.lock().get(env) {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -42,17 +43,33 @@ pub struct Engine {
     config: Config,
     notifier: Notifier,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
+    stopping: AtomicBool,
 }
 
 impl Engine {
     /// An engine over `store`, reading time from `clock` and making ids with `ids`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Ids, config: Config) -> Engine {
-        Engine { store, clock, ids: Arc::new(ids), config, notifier: Notifier::default(), workers: Mutex::default() }
+        Engine {
+            store,
+            clock,
+            ids: Arc::new(ids),
+            config,
+            notifier: Notifier::default(),
+            workers: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        }
     }
 
     /// The engine's settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Ends every dequeue that is waiting for work, now and from now on, so a server can shut
+    /// down without waiting out long polls. Work in progress is unaffected.
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.notifier.wake_all();
     }
 
     /// The engine's current time.
@@ -222,7 +239,7 @@ impl Engine {
                 })
                 .await?;
             let now = tokio::time::Instant::now();
-            if !runs.is_empty() || now >= deadline {
+            if !runs.is_empty() || now >= deadline || self.stopping.load(Ordering::SeqCst) {
                 return Ok(runs);
             }
             let mut until = deadline;

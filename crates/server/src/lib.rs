@@ -1,1 +1,139 @@
-//! Stint server.
+//! Stint's server: the HTTP API in Trigger.dev's shapes, the worker protocol, secret-key
+//! authentication, and the wiring of the engine to a store. This is the only crate that names a
+//! concrete store.
+
+mod app;
+mod auth;
+pub mod bootstrap;
+mod error;
+mod json;
+mod present;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stint_engine::{Engine, Ids, SystemClock};
+use stint_store_sqlite::{Durability, Options, SqliteStore};
+use stint_types::EnvironmentType;
+use tokio::net::TcpListener;
+
+pub use app::{API_BODY_LIMIT, router};
+pub use error::ApiError;
+
+/// What the handlers share.
+pub struct AppState {
+    /// The run engine.
+    pub engine: Arc<Engine>,
+    /// Secret keys by hash.
+    pub keys: auth::Keys,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database and generated keys live.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Commit durability of the SQLite store.
+    pub durability: Durability,
+    /// Engine settings.
+    pub engine: stint_engine::Config,
+    /// How often to look for stalled runs.
+    pub sweep_interval: Duration,
+    /// Keys to create on first start, instead of generated ones.
+    pub initial_keys: Vec<(EnvironmentType, String)>,
+}
+
+impl Config {
+    /// Defaults: `./.stint`, `127.0.0.1:3030`, full durability, Trigger.dev's timeouts, a sweep
+    /// every second.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 3030)),
+            durability: Durability::Full,
+            engine: stint_engine::Config::default(),
+            sweep_interval: Duration::from_secs(1),
+            initial_keys: Vec::new(),
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file or socket could not be used.
+    #[error("{0}")]
+    Io(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Engine(#[from] stint_engine::Error),
+}
+
+/// A server that has opened its database and bound its address, ready to serve.
+pub struct Server {
+    state: Arc<AppState>,
+    listener: TcpListener,
+    sweep_interval: Duration,
+}
+
+impl Server {
+    /// Opens the data directory, creates the default project on first start and binds the
+    /// address.
+    pub async fn start(config: Config) -> Result<Server, Error> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::Io(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+        let options = Options { durability: config.durability, ..Options::new(config.data_dir.join("stint.db")) };
+        let store = SqliteStore::open(&options).map_err(stint_engine::Error::Store)?;
+        let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(SystemClock), Ids::from_entropy(), config.engine));
+        bootstrap::ensure(&engine, &config.data_dir, &config.initial_keys).await?;
+        let keys = auth::Keys::default();
+        keys.load(&engine.environments().await?, &engine.api_keys().await?);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Io(format!("listening on {}: {e}", config.listen)))?;
+        Ok(Server { state: Arc::new(AppState { engine, keys }), listener, sweep_interval: config.sweep_interval })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking requests, ends waiting long polls
+    /// and finishes the requests in progress.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+        let engine = self.state.engine.clone();
+        let sweeper = tokio::spawn(sweep(engine.clone(), self.sweep_interval));
+        let stopping = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            engine.stop_waiting();
+        };
+        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(stopping).await;
+        sweeper.abort();
+        served.map_err(|e| Error::Io(format!("serving: {e}")))
+    }
+}
+
+/// Looks for stalled runs every `interval`.
+async fn sweep(engine: Arc<Engine>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match engine.sweep_stalled().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "handled stalled runs"),
+            Err(error) => tracing::warn!(%error, "stall sweep failed; retrying at the next tick"),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `stint trigger` and `stint runs …`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use comfy_table::{Table, presets};
+use serde_json::Value;
+use stint_protocol::api::{
+    IdResponse, ListRunsResponse, QueueOption, RunObject, TriggerOptions, TriggerRequest, TriggerResponse,
+};
+
+use crate::client::{Client, Connection};
+
+/// `stint trigger`.
+#[derive(Args)]
+pub struct TriggerArgs {
+    /// The task's identifier.
+    task: String,
+    /// The payload, as JSON.
+    #[arg(long, default_value = "null")]
+    payload: String,
+    /// Run in this queue instead of the task's.
+    #[arg(long)]
+    queue: Option<String>,
+    /// A tag; repeat for more.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Attempts allowed, overriding the task's retry settings.
+    #[arg(long)]
+    max_attempts: Option<i64>,
+    /// The concurrency key.
+    #[arg(long)]
+    concurrency_key: Option<String>,
+    /// Seconds of priority.
+    #[arg(long)]
+    priority: Option<f64>,
+    /// Metadata, as a JSON object.
+    #[arg(long)]
+    metadata: Option<String>,
+    /// Wait for the run to end and print it.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// `stint runs …`.
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs with this status (QUEUED, EXECUTING, COMPLETED, FAILED, …); repeat for more.
+        #[arg(long)]
+        status: Vec<String>,
+        /// Only runs of this task; repeat for more.
+        #[arg(long)]
+        task: Vec<String>,
+        /// Only runs with this tag; repeat for more.
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Most runs to show (1–100).
+        #[arg(long, default_value_t = 25)]
+        limit: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show a run as JSON.
+    Get {
+        /// The run's id.
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Cancel a run.
+    Cancel {
+        /// The run's id.
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Start a new run with the task and payload of a run, and print its id.
+    Replay {
+        /// The run's id.
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Triggers a run and prints its id, or with `--wait` the run once it ended.
+pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.connection)?;
+    let payload: Value = serde_json::from_str(&args.payload).context("--payload is not valid JSON")?;
+    let metadata =
+        args.metadata.as_deref().map(serde_json::from_str).transpose().context("--metadata is not valid JSON")?;
+    let options = TriggerOptions {
+        queue: args.queue.map(|name| QueueOption { name, concurrency_limit: None }),
+        tags: (!args.tags.is_empty()).then_some(args.tags),
+        max_attempts: args.max_attempts,
+        concurrency_key: args.concurrency_key,
+        priority: args.priority,
+        metadata,
+        ..TriggerOptions::default()
+    };
+    let request = TriggerRequest { payload, context: None, options: Some(options) };
+    let path = format!("/api/v1/tasks/{}/trigger", args.task);
+    let response: TriggerResponse = client.post(&path, &request).await?;
+    if !args.wait {
+        println!("{}", response.id);
+        return Ok(());
+    }
+    let run = wait_for_end(&client, &response.id).await?;
+    println!("{}", serde_json::to_string_pretty(&run)?);
+    Ok(())
+}
+
+async fn wait_for_end(client: &Client, id: &str) -> anyhow::Result<RunObject> {
+    loop {
+        let run: RunObject = client.get(&format!("/api/v3/runs/{id}"), &[]).await?;
+        if run.common.status.is_final() {
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a `stint runs` subcommand.
+pub async fn run(command: RunsCommand) -> anyhow::Result<()> {
+    match command {
+        RunsCommand::List { status, task, tag, limit, json, connection } => {
+            let client = Client::new(&connection)?;
+            let mut query = vec![("page[size]".to_string(), limit.to_string())];
+            for (key, values) in [("filter[status]", status), ("filter[taskIdentifier]", task), ("filter[tag]", tag)] {
+                if !values.is_empty() {
+                    query.push((key.to_string(), values.join(",")));
+                }
+            }
+            let page: ListRunsResponse = client.get("/api/v1/runs", &query).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                println!("{}", table(&page));
+            }
+        }
+        RunsCommand::Get { id, connection } => {
+            let run: RunObject = Client::new(&connection)?.get(&format!("/api/v3/runs/{id}"), &[]).await?;
+            println!("{}", serde_json::to_string_pretty(&run)?);
+        }
+        RunsCommand::Cancel { id, connection } => {
+            let path = format!("/api/v2/runs/{id}/cancel");
+            let response: IdResponse = Client::new(&connection)?.post(&path, &serde_json::json!({})).await?;
+            println!("{}", response.id);
+        }
+        RunsCommand::Replay { id, connection } => {
+            let path = format!("/api/v1/runs/{id}/replay");
+            let response: IdResponse = Client::new(&connection)?.post(&path, &serde_json::json!({})).await?;
+            println!("{}", response.id);
+        }
+    }
+    Ok(())
+}
+
+fn table(page: &ListRunsResponse) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    table.set_header(["id", "task", "status", "created", "duration ms", "tags"]);
+    for item in &page.data {
+        let run = &item.common;
+        table.add_row([
+            run.id.clone(),
+            run.task_identifier.clone(),
+            run.status.to_string(),
+            run.created_at.clone(),
+            run.duration_ms.to_string(),
+            run.tags.join(","),
+        ]);
+    }
+    table
+}

@@ -1,0 +1,68 @@
+//! `stint server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use stint_server::{Config, Server};
+use stint_store_sqlite::Durability;
+use stint_types::EnvironmentType;
+
+/// Settings of `stint server`; each flag can also be set by the environment variable shown.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Directory of the database and generated keys.
+    #[arg(long, env = "STINT_DATA_DIR", default_value = "./.stint")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "STINT_LISTEN", default_value = "127.0.0.1:3030")]
+    listen: SocketAddr,
+    /// `full` syncs every commit to disk (survives power loss); `normal` survives a crash of the
+    /// process but may lose the last commits on power loss.
+    #[arg(long, env = "STINT_DURABILITY", default_value = "full")]
+    durability: Durability,
+    /// How long an executing attempt may go without a heartbeat before it is retried.
+    #[arg(long, env = "STINT_EXECUTING_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
+    executing_timeout: Duration,
+    /// How long a worker has to confirm a cancel before the run is cancelled without it.
+    #[arg(long, env = "STINT_PENDING_CANCEL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pending_cancel_timeout: Duration,
+    /// How often to look for stalled runs.
+    #[arg(long, env = "STINT_SWEEP_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    sweep_interval: Duration,
+}
+
+/// Starts the server and serves until SIGTERM or ctrl-c.
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(&args.data_dir);
+    config.listen = args.listen;
+    config.durability = args.durability;
+    config.engine.timeouts.executing = args.executing_timeout;
+    config.engine.timeouts.pending_cancel = args.pending_cancel_timeout;
+    config.sweep_interval = args.sweep_interval;
+    for kind in EnvironmentType::DEFAULTS {
+        if let Ok(key) = std::env::var(stint_server::bootstrap::key_variable(kind)) {
+            config.initial_keys.push((kind, key));
+        }
+    }
+    let server = Server::start(config).await?;
+    println!("Stint is listening on http://{} (data in {})", server.local_addr(), args.data_dir.display());
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,75 @@
+//! The router: routes, body limits and fallbacks.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::json::too_large;
+use crate::routes::{runs, workers};
+
+/// Largest body of a public API request (Trigger.dev's payload limit).
+pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// Largest body of a worker request: completions carry outputs of up to 10 MB each.
+pub const WORKER_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// All routes of the server.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/tasks/{task_id}/trigger", post(runs::trigger))
+        .route("/api/v3/runs/{run_id}", get(runs::retrieve))
+        .route("/api/v1/runs", get(runs::list))
+        .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies));
+    let worker = Router::new()
+        .route("/api/v1/workers/register", post(workers::register))
+        .route("/api/v1/workers/{worker_id}/dequeue", post(workers::dequeue))
+        .route("/api/v1/workers/{worker_id}/heartbeat", post(workers::heartbeat))
+        .route("/api/v1/workers/{worker_id}/complete", post(workers::complete))
+        .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .merge(worker)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it. Bodies
+/// without a declared length are cut off at the limit while being read.
+async fn refuse_large_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large().into_response();
+    }
+    next.run(request).await
+}
+
+/// `GET /healthz`: the server is up and its database answers.
+async fn healthz(State(state): State<Arc<AppState>>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.engine.environments().await?;
+    Ok(axum::Json(json!({"status": "ok"})))
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::not_found(format!("No route for {} {}", request.method(), request.uri().path()))
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+    )
+}

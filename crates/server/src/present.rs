@@ -1,0 +1,84 @@
+//! Runs as the API shows them, in Trigger.dev's shapes.
+
+use serde_json::Value;
+use stint_protocol::api::{RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
+use stint_protocol::worker::DequeuedRun;
+use stint_store::{EnvironmentRow, RunRow};
+
+/// Stored data back as JSON: parsed when it is JSON, a string otherwise.
+pub fn decode(data: &str, content_type: &str) -> Value {
+    if content_type == "application/json" {
+        serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_string()))
+    } else {
+        Value::String(data.to_string())
+    }
+}
+
+fn common(run: &RunRow) -> RunCommon {
+    let status = run.status;
+    RunCommon {
+        id: run.id.to_string(),
+        status,
+        task_identifier: run.task_id.clone(),
+        idempotency_key: None,
+        version: run.version.clone(),
+        is_queued: status.is_queued(),
+        is_executing: status.is_executing(),
+        is_waiting: status.is_waiting(),
+        is_completed: status.is_completed(),
+        is_success: status.is_success(),
+        is_failed: status.is_failed(),
+        is_cancelled: status.is_cancelled(),
+        is_test: run.is_test,
+        created_at: run.created_at.to_rfc3339(),
+        updated_at: run.updated_at.to_rfc3339(),
+        started_at: run.started_at.map(|t| t.to_rfc3339()),
+        finished_at: run.finished_at.map(|t| t.to_rfc3339()),
+        tags: run.tags.clone(),
+        cost_in_cents: 0.0,
+        base_cost_in_cents: 0.0,
+        duration_ms: run.duration_ms,
+        metadata: run.metadata.as_deref().map(|m| decode(m, "application/json")),
+        task_kind: Some("STANDARD".into()),
+    }
+}
+
+/// `GET /api/v3/runs/{runId}`.
+pub fn run_object(run: &RunRow) -> RunObject {
+    RunObject {
+        common: common(run),
+        depth: 0,
+        trigger_function: "trigger".into(),
+        payload: Some(decode(&run.payload, &run.payload_type)),
+        output: run.output.as_deref().map(|o| decode(o, run.output_type.as_deref().unwrap_or("application/json"))),
+        error: run.error.as_ref().map(|e| e.to_serialized()),
+        related_runs: RelatedRuns::default(),
+        attempt_count: run.attempt_number,
+        replayed_from: run.replayed_from.as_ref().map(ToString::to_string),
+    }
+}
+
+/// An entry of `GET /api/v1/runs`.
+pub fn list_item(run: &RunRow, env: &EnvironmentRow) -> RunListItem {
+    RunListItem { common: common(run), env: RunEnvironment { id: env.id.to_string(), name: env.kind.slug().into() } }
+}
+
+/// A run handed to a worker.
+pub fn dequeued(run: &RunRow) -> DequeuedRun {
+    DequeuedRun {
+        run_id: run.id.to_string(),
+        snapshot_id: run.snapshot_id.to_string(),
+        task_identifier: run.task_id.clone(),
+        attempt_number: run.attempt_number,
+        max_attempts: run.retry.map_or(1, |r| r.max_attempts),
+        payload: decode(&run.payload, &run.payload_type),
+        payload_type: run.payload_type.clone(),
+        tags: run.tags.clone(),
+        metadata: run.metadata.as_deref().map(|m| decode(m, "application/json")),
+        queue: run.queue_name.clone(),
+        concurrency_key: run.concurrency_key.clone(),
+        max_duration: run.max_duration,
+        is_test: run.is_test,
+        created_at: run.created_at.to_rfc3339(),
+    }
+}

@@ -1,0 +1,4 @@
+//! The HTTP routes.
+
+pub mod runs;
+pub mod workers;

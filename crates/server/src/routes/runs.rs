@@ -1,0 +1,246 @@
+//! The public run API: trigger, retrieve, list, cancel, replay.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde_json::Value;
+use stint_engine::TriggerParams;
+use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
+use stint_store::RunListParams;
+use stint_types::{RunId, RunStatus, Timestamp, names};
+
+use crate::AppState;
+use crate::auth::Env;
+use crate::error::ApiError;
+use crate::json::Json;
+use crate::present;
+
+/// Largest metadata object, serialized (Trigger.dev's limit).
+const MAX_METADATA_BYTES: usize = 256 * 1024;
+
+/// `POST /api/v1/tasks/{taskId}/trigger`.
+pub async fn trigger(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<TriggerRequest>,
+) -> Result<axum::Json<TriggerResponse>, ApiError> {
+    names::check_task_id(&task_id).map_err(ApiError::bad_request)?;
+    if headers.contains_key("idempotency-key") || headers.contains_key("idempotency-key-ttl") {
+        return Err(ApiError::invalid("Idempotency keys are not supported yet"));
+    }
+    let params = trigger_params(task_id, request)?;
+    let run = state.engine.trigger(&env, params).await?;
+    Ok(axum::Json(TriggerResponse { id: run.id.to_string(), is_cached: false }))
+}
+
+/// Checks a trigger request and turns it into engine parameters, saying what is wrong if it
+/// cannot be accepted.
+fn trigger_params(task_id: String, request: TriggerRequest) -> Result<TriggerParams, ApiError> {
+    let options = request.options.unwrap_or_default();
+    let unsupported = options.unsupported();
+    if !unsupported.is_empty() {
+        return Err(ApiError::invalid(format!("Options not supported yet: {}", unsupported.join(", "))));
+    }
+    let payload_type = options.payload_type.clone().unwrap_or_else(|| "application/json".into());
+    let payload = match (payload_type.as_str(), request.payload) {
+        ("application/json", payload) => payload.to_string(),
+        (_, Value::String(text)) => text,
+        (other, _) => {
+            return Err(ApiError::invalid(format!("payload must be a string when payloadType is {other}")));
+        }
+    };
+    if let Some(queue) = &options.queue {
+        names::check_queue_name(&queue.name).map_err(ApiError::invalid)?;
+    }
+    let tags = names::normalize_tags(options.tags.unwrap_or_default()).map_err(ApiError::invalid)?;
+    let metadata = match options.metadata {
+        None | Some(Value::Null) => None,
+        Some(object @ Value::Object(_)) => {
+            if options.metadata_type.as_deref().is_some_and(|t| t != "application/json") {
+                return Err(ApiError::invalid("metadataType must be application/json"));
+            }
+            let text = object.to_string();
+            if text.len() > MAX_METADATA_BYTES {
+                return Err(ApiError::invalid(format!(
+                    "metadata is {} bytes, over the limit of {MAX_METADATA_BYTES}",
+                    text.len()
+                )));
+            }
+            Some(text)
+        }
+        Some(_) => return Err(ApiError::invalid("metadata must be a JSON object")),
+    };
+    let max_attempts = match options.max_attempts {
+        None => None,
+        Some(n @ 1..=250) => Some(n as u32),
+        Some(n) => return Err(ApiError::invalid(format!("maxAttempts must be between 1 and 250, got {n}"))),
+    };
+    let priority_ms = match options.priority {
+        None => 0,
+        Some(p) if p.is_finite() => (p * 1000.0).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i64,
+        Some(_) => return Err(ApiError::invalid("priority must be a finite number of seconds")),
+    };
+    let max_duration = match options.max_duration {
+        None => None,
+        Some(s) if s.is_finite() && s >= 1.0 => Some(s.min(f64::from(i32::MAX)).round() as u32),
+        Some(s) => return Err(ApiError::invalid(format!("maxDuration must be at least 1 second, got {s}"))),
+    };
+    if let Some(key) = &options.concurrency_key
+        && (key.is_empty() || key.len() > 1024)
+    {
+        return Err(ApiError::invalid("concurrencyKey must be 1 to 1024 characters"));
+    }
+    Ok(TriggerParams {
+        task_id,
+        payload,
+        payload_type,
+        queue: options.queue.map(|q| q.name),
+        concurrency_key: options.concurrency_key,
+        max_attempts,
+        tags,
+        metadata,
+        priority_ms,
+        is_test: options.test.unwrap_or(false),
+        machine: options.machine,
+        max_duration,
+        replayed_from: None,
+    })
+}
+
+/// A run id from a path; anything that is not a run id is a run that does not exist.
+fn run_id(text: &str) -> Result<RunId, ApiError> {
+    RunId::parse(text).map_err(|_| ApiError::not_found(format!("Run {text} not found")))
+}
+
+/// `GET /api/v3/runs/{runId}`.
+pub async fn retrieve(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RunObject>, ApiError> {
+    let run = state.engine.run(&env, &run_id(&id)?).await?;
+    Ok(axum::Json(present::run_object(&run)))
+}
+
+/// `POST /api/v2/runs/{runId}/cancel`. Cancelling a finished run changes nothing and succeeds,
+/// as in Trigger.dev.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+) -> Result<axum::Json<IdResponse>, ApiError> {
+    let id = run_id(&id)?;
+    state.engine.cancel(&env, &id).await?;
+    Ok(axum::Json(IdResponse { id: id.to_string() }))
+}
+
+/// `POST /api/v1/runs/{runId}/replay`.
+pub async fn replay(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+) -> Result<axum::Json<IdResponse>, ApiError> {
+    let run = state.engine.replay(&env, &run_id(&id)?).await?;
+    Ok(axum::Json(IdResponse { id: run.id.to_string() }))
+}
+
+/// `GET /api/v1/runs`: newest first, filtered, with cursor pages.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<axum::Json<ListRunsResponse>, ApiError> {
+    let mut params = list_params(&query)?;
+    let size = params.limit;
+    params.limit = size + 1;
+    let backwards = params.before.is_some() && params.after.is_none();
+    let mut runs = state.engine.runs(&env, params.clone()).await?;
+    let more = runs.len() > size as usize;
+    let pagination = if backwards {
+        if more {
+            runs.remove(0);
+        }
+        Pagination {
+            next: runs.last().map(|r| r.id.to_string()),
+            previous: runs.first().filter(|_| more).map(|r| r.id.to_string()),
+        }
+    } else {
+        runs.truncate(size as usize);
+        Pagination {
+            next: runs.last().filter(|_| more).map(|r| r.id.to_string()),
+            previous: runs.first().filter(|_| params.after.is_some()).map(|r| r.id.to_string()),
+        }
+    };
+    let data = runs.iter().map(|r| present::list_item(r, &env)).collect();
+    Ok(axum::Json(ListRunsResponse { data, pagination }))
+}
+
+/// Query parameters `GET /api/v1/runs` understands.
+const LIST_PARAMS: [&str; 8] = [
+    "page[size]",
+    "page[after]",
+    "page[before]",
+    "filter[status]",
+    "filter[taskIdentifier]",
+    "filter[tag]",
+    "filter[createdAt][from]",
+    "filter[createdAt][to]",
+];
+
+fn list_params(query: &HashMap<String, String>) -> Result<RunListParams, ApiError> {
+    if let Some(unknown) = query.keys().find(|k| !LIST_PARAMS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported query parameter '{unknown}'; supported: {}",
+            LIST_PARAMS.join(", ")
+        )));
+    }
+    let list = |key: &str| -> Vec<String> {
+        query
+            .get(key)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default()
+    };
+    let limit = match query.get("page[size]") {
+        None => 25,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n @ 1..=100) => n,
+            _ => return Err(ApiError::bad_request(format!("page[size] must be a number from 1 to 100, got '{text}'"))),
+        },
+    };
+    let cursor = |key: &str| -> Result<Option<RunId>, ApiError> {
+        query
+            .get(key)
+            .map(|text| RunId::parse(text).map_err(|e| ApiError::bad_request(format!("{key}: {e}"))))
+            .transpose()
+    };
+    let statuses = list("filter[status]")
+        .iter()
+        .map(|s| s.parse::<RunStatus>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(format!("filter[status]: {e}")))?;
+    let time = |key: &str| -> Result<Option<Timestamp>, ApiError> {
+        query
+            .get(key)
+            .map(|text| {
+                Timestamp::parse(text).ok_or_else(|| {
+                    ApiError::bad_request(format!("{key} must be an ISO 8601 date or milliseconds, got '{text}'"))
+                })
+            })
+            .transpose()
+    };
+    Ok(RunListParams {
+        env_id: None,
+        statuses,
+        task_ids: list("filter[taskIdentifier]"),
+        tags: list("filter[tag]"),
+        created_from: time("filter[createdAt][from]")?,
+        created_to: time("filter[createdAt][to]")?,
+        after: cursor("page[after]")?,
+        before: cursor("page[before]")?,
+        limit,
+    })
+}

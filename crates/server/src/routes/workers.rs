@@ -1,0 +1,166 @@
+//! The worker protocol (`docs/worker-protocol.md`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use stint_engine::{Completed, HeartbeatVerdict, Outcome, TaskSpec};
+use stint_protocol::worker::{
+    AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
+    DequeueResponse, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
+    RunAction, SnapshotRef,
+};
+use stint_store::WorkerRow;
+use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, WorkerId};
+
+use crate::AppState;
+use crate::auth::Env;
+use crate::error::ApiError;
+use crate::json::Json;
+use crate::present;
+
+/// Longest a dequeue may wait for work.
+const MAX_WAIT_MS: u64 = 30_000;
+/// Most runs one dequeue may take.
+const MAX_RUNS: u32 = 1_000;
+/// Largest output of one attempt (Trigger.dev's limit).
+const MAX_OUTPUT_BYTES: usize = 10 * 1024 * 1024;
+
+/// `POST /api/v1/workers/register`.
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Json(request): Json<RegisterRequest>,
+) -> Result<axum::Json<RegisterResponse>, ApiError> {
+    let tasks = request
+        .tasks
+        .into_iter()
+        .map(|t| TaskSpec {
+            concurrency_limit: t.queue.as_ref().and_then(|q| q.concurrency_limit),
+            queue: t.queue.map(|q| q.name),
+            id: t.id,
+            retry: t.retry,
+            max_duration: t.max_duration,
+        })
+        .collect();
+    let worker = state.engine.register_worker(&env, request.version, tasks).await?;
+    let interval = state.engine.config().heartbeat_interval();
+    Ok(axum::Json(RegisterResponse {
+        worker_id: worker.id.to_string(),
+        heartbeat_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+async fn worker(state: &AppState, env: &stint_store::EnvironmentRow, id: &str) -> Result<WorkerRow, ApiError> {
+    let id = WorkerId::parse(id).map_err(|_| ApiError::not_found(format!("Worker {id} not found; register again")))?;
+    Ok(state.engine.worker(env, &id).await?)
+}
+
+/// `POST /api/v1/workers/{workerId}/dequeue`.
+pub async fn dequeue(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+    Json(request): Json<DequeueRequest>,
+) -> Result<axum::Json<DequeueResponse>, ApiError> {
+    let worker = worker(&state, &env, &id).await?;
+    if !(1..=MAX_RUNS).contains(&request.max_runs) {
+        return Err(ApiError::invalid(format!("maxRuns must be between 1 and {MAX_RUNS}")));
+    }
+    if request.wait_ms > MAX_WAIT_MS {
+        return Err(ApiError::invalid(format!("waitMs must be at most {MAX_WAIT_MS}")));
+    }
+    let runs = state.engine.dequeue(&worker, request.max_runs, Duration::from_millis(request.wait_ms)).await?;
+    Ok(axum::Json(DequeueResponse { runs: runs.iter().map(present::dequeued).collect() }))
+}
+
+/// `POST /api/v1/workers/{workerId}/heartbeat`.
+pub async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+    Json(request): Json<HeartbeatRequest>,
+) -> Result<axum::Json<HeartbeatResponse>, ApiError> {
+    let worker = worker(&state, &env, &id).await?;
+    // Entries whose ids do not parse cannot be this worker's: they are told to stop.
+    let parsed: Vec<Option<(RunId, SnapshotId)>> = request
+        .runs
+        .iter()
+        .map(|r| Some((RunId::parse(&r.run_id).ok()?, SnapshotId::parse(&r.snapshot_id).ok()?)))
+        .collect();
+    let verdicts = state.engine.heartbeat(&worker, parsed.iter().flatten().cloned().collect()).await?;
+    let mut verdicts = verdicts.into_iter();
+    let runs = request
+        .runs
+        .into_iter()
+        .zip(parsed)
+        .map(|(run, parsed)| {
+            let verdict = if parsed.is_some() { verdicts.next() } else { None };
+            let (action, snapshot_id) = match verdict {
+                Some(HeartbeatVerdict::Continue) => (RunAction::Continue, None),
+                Some(HeartbeatVerdict::Cancel(snapshot)) => (RunAction::Cancel, Some(snapshot.to_string())),
+                Some(HeartbeatVerdict::Stop) | None => (RunAction::Stop, None),
+            };
+            HeartbeatAction { run_id: run.run_id, action, snapshot_id }
+        })
+        .collect();
+    Ok(axum::Json(HeartbeatResponse { runs }))
+}
+
+/// `POST /api/v1/workers/{workerId}/complete`.
+pub async fn complete(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+    Json(request): Json<CompleteRequest>,
+) -> Result<axum::Json<CompleteResponse>, ApiError> {
+    worker(&state, &env, &id).await?;
+    let mut parsed = Vec::with_capacity(request.completions.len());
+    for completion in &request.completions {
+        let outcome = completion.outcome().map_err(ApiError::invalid)?;
+        let ids = RunId::parse(&completion.run_id).ok().zip(SnapshotId::parse(&completion.snapshot_id).ok());
+        parsed.push(ids.map(|(run, snapshot)| (run, snapshot, engine_outcome(outcome))));
+    }
+    let completed = state.engine.complete(&env, parsed.iter().flatten().cloned().collect()).await?;
+    let mut completed = completed.into_iter();
+    let results = request
+        .completions
+        .into_iter()
+        .zip(parsed)
+        .map(|(completion, parsed)| {
+            let result = if parsed.is_some() { completed.next() } else { None };
+            completion_result(completion.run_id, result.unwrap_or(Completed::NotFound))
+        })
+        .collect();
+    Ok(axum::Json(CompleteResponse { results }))
+}
+
+/// The engine's view of an attempt's outcome. An output over the size limit fails the attempt
+/// without a retry, since another attempt would produce it again.
+fn engine_outcome(outcome: AttemptOutcome) -> Outcome {
+    match outcome {
+        AttemptOutcome::Success { output } => {
+            let text = output.to_string();
+            if text.len() > MAX_OUTPUT_BYTES {
+                let message = format!("output is {} bytes, over the limit of {MAX_OUTPUT_BYTES}", text.len());
+                let error = TaskRunError::internal(ErrorCode::TaskOutputError, message);
+                Outcome::Failure { error, skip_retrying: true }
+            } else {
+                Outcome::Success(text)
+            }
+        }
+        AttemptOutcome::Failure { error, skip_retrying } => Outcome::Failure { error, skip_retrying },
+    }
+}
+
+fn completion_result(run_id: String, completed: Completed) -> CompletionResult {
+    let (outcome, status, current_snapshot) = match completed {
+        Completed::Finished(status) => (CompletionOutcome::RunFinished, Some(status), None),
+        Completed::Retrying { .. } => (CompletionOutcome::RetryQueued, Some(stint_types::RunStatus::Queued), None),
+        Completed::Stale { current, status } => {
+            (CompletionOutcome::Stale, None, Some(SnapshotRef { id: current.to_string(), execution_status: status }))
+        }
+        Completed::NotFound => (CompletionOutcome::NotFound, None, None),
+    };
+    CompletionResult { run_id, outcome, status, current_snapshot }
+}
