@@ -1,5 +1,6 @@
 //! `stint`: run the server, trigger runs and look at them.
 
+mod bench;
 mod client;
 mod runs;
 mod server;
@@ -23,6 +24,8 @@ enum Command {
     /// List, inspect, cancel and replay runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Measure trigger throughput, drain rate and latency against a server of its own.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(args).await,
             Command::Trigger(args) => runs::trigger(args).await,
             Command::Runs(command) => runs::run(command).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

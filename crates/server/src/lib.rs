@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use stint_engine::{Engine, Ids, SystemClock};
 use stint_store_sqlite::{Durability, Options, SqliteStore};
 use stint_types::EnvironmentType;
@@ -118,7 +119,12 @@ impl Server {
             tracing::info!("shutting down");
             engine.stop_waiting();
         };
-        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(stopping).await;
+        // Responses go out at once rather than waiting for the client's acknowledgement of the last
+        // packet (Nagle), which would add latency to every small answer.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, router(self.state)).with_graceful_shutdown(stopping).await;
         sweeper.abort();
         served.map_err(|e| Error::Io(format!("serving: {e}")))
     }

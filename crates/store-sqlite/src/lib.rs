@@ -1,8 +1,8 @@
 //! Stint's default store: one SQLite file.
 //!
-//! The file runs in WAL mode. One thread owns the only writing connection and commits concurrent
-//! write jobs together (group commit, see `writer`); read jobs run on a pool of read-only
-//! connections. With [`Durability::Full`] (the default) every commit is synced to disk before
+//! The file runs in WAL mode. There is one writing connection; whoever holds it commits every
+//! write job waiting at that moment together (group commit, see `writer`); read jobs run on a
+//! pool of read-only connections. With [`Durability::Full`] (the default) every commit is synced to disk before
 //! its jobs are answered, so an acknowledged write survives power loss; [`Durability::Normal`]
 //! survives a crash of the process but may lose the last commits on power loss.
 
@@ -13,6 +13,7 @@ mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
@@ -62,7 +63,7 @@ impl Options {
 
 /// A store on one SQLite file.
 pub struct SqliteStore {
-    writer: Writer,
+    writer: Arc<Writer>,
     readers: Readers,
 }
 
@@ -85,14 +86,13 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| open_connection(&options.path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SqliteStore { writer: Writer::start(writer), readers: Readers::new(readers) })
+        Ok(SqliteStore { writer: Writer::new(writer), readers: Readers::new(readers) })
     }
 }
 
 impl Store for SqliteStore {
     fn write_job(&self, job: Job) -> BoxFuture<'_, Result<(), Error>> {
-        let done = self.writer.submit(job);
-        Box::pin(async move { done.await.unwrap_or(Err(Error::Closed)) })
+        Box::pin(self.writer.submit(job))
     }
 
     fn read_job(&self, job: Job) -> BoxFuture<'_, Result<(), Error>> {

@@ -1,13 +1,17 @@
-//! The single writer: one thread owns the only writing connection and commits groups of jobs.
+//! The single writer: one connection, used by one caller at a time, committing groups of jobs.
 //!
-//! Jobs queue on a channel. The thread takes every job waiting, runs each in its own savepoint
-//! inside one transaction, commits once and only then answers every job. Under load many jobs
-//! share one commit, and so one disk sync; alone, a job pays for its own.
+//! A job is queued, then its caller tries to take the connection. The caller that gets it (the
+//! leader) runs every queued job, each in its own savepoint inside one transaction, commits once,
+//! and only then answers every job. Callers that do not get the connection wait for their
+//! answer: a leader always looks at the queue again after letting the connection go, so no job
+//! is left behind. Under load many jobs share one commit, and so one disk sync; alone, a caller
+//! runs its own job on its own thread without handing it to another thread and back.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 use rusqlite::Connection;
 use stint_store::{Error, Job};
 use tokio::sync::oneshot;
@@ -17,67 +21,69 @@ use crate::tx::SqliteTx;
 
 /// Most jobs in one commit. Bounds the latency one commit adds to the jobs behind it.
 const MAX_GROUP: usize = 512;
+/// Groups one leader commits before handing the rest of the queue to a task of its own, so a
+/// caller is not kept from its answer by a steady stream of other callers' jobs.
+const GROUPS_PER_LEADER: usize = 4;
 
 /// A job and where to send its outcome.
-pub(crate) struct Request {
-    pub(crate) job: Job,
-    pub(crate) done: oneshot::Sender<Result<(), Error>>,
+struct Request {
+    job: Job,
+    done: oneshot::Sender<Result<(), Error>>,
 }
 
-/// The handle to the writer thread.
+/// The writing connection and the jobs waiting for it.
 pub(crate) struct Writer {
-    sender: Option<Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    connection: Mutex<Connection>,
+    queue: Mutex<VecDeque<Request>>,
 }
 
 impl Writer {
-    /// Starts the writer thread on a connection.
-    pub(crate) fn start(connection: Connection) -> Writer {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("stint-sqlite-writer".into())
-            .spawn(move || run(connection, receiver))
-            .expect("spawning the SQLite writer thread");
-        Writer { sender: Some(sender), thread: Some(thread) }
+    pub(crate) fn new(connection: Connection) -> Arc<Writer> {
+        Arc::new(Writer { connection: Mutex::new(connection), queue: Mutex::new(VecDeque::new()) })
     }
 
-    /// Queues a job; the receiver resolves after its commit.
-    pub(crate) fn submit(&self, job: Job) -> oneshot::Receiver<Result<(), Error>> {
-        let (done, receiver) = oneshot::channel();
-        if let Some(sender) = &self.sender
-            && let Err(crossbeam_channel::SendError(request)) = sender.send(Request { job, done })
-        {
-            let _ = request.done.send(Err(Error::Closed));
-        }
-        receiver
+    /// Runs a job; resolves after the commit that contains it.
+    pub(crate) async fn submit(self: &Arc<Self>, job: Job) -> Result<(), Error> {
+        let (done, answer) = oneshot::channel();
+        self.queue.lock().push_back(Request { job, done });
+        self.lead(GROUPS_PER_LEADER);
+        answer.await.unwrap_or(Err(Error::Closed))
     }
-}
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run(mut connection: Connection, receiver: Receiver<Request>) {
-    while let Ok(first) = receiver.recv() {
-        let mut group = Vec::with_capacity(16);
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
+    /// Commits queued jobs while the connection is free and jobs are waiting, at most `groups`
+    /// groups; what is left then goes to a task of its own.
+    fn lead(self: &Arc<Self>, groups: usize) {
+        for _ in 0..groups {
+            {
+                let Some(mut connection) = self.connection.try_lock() else {
+                    // The holder looks at the queue again once it lets go.
+                    return;
+                };
+                let group: Vec<Request> = {
+                    let mut queue = self.queue.lock();
+                    let n = queue.len().min(MAX_GROUP);
+                    queue.drain(..n).collect()
+                };
+                if !group.is_empty() {
+                    commit_group(&mut connection, group);
+                }
+            }
+            if self.queue.lock().is_empty() {
+                return;
             }
         }
-        commit_group(&mut connection, group);
+        let writer = self.clone();
+        tokio::spawn(async move { writer.lead(usize::MAX) });
     }
+}
+
+/// Runs a transaction-control statement, prepared once per connection.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn commit_group(connection: &mut Connection, group: Vec<Request>) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
         let error = map_error(error);
         for request in group {
             let _ = request.done.send(Err(error.clone()));
@@ -90,7 +96,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
         outcomes.push(run_job(connection, request.job));
         senders.push(request.done);
     }
-    match connection.execute_batch("COMMIT") {
+    match control(connection, "COMMIT") {
         Ok(()) => {
             for (done, outcome) in senders.into_iter().zip(outcomes) {
                 let _ = done.send(outcome);
@@ -98,7 +104,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
         }
         Err(error) => {
             tracing::error!(%error, "commit failed; rolling back the group");
-            let _ = connection.execute_batch("ROLLBACK");
+            let _ = control(connection, "ROLLBACK");
             let error = map_error(error);
             for done in senders {
                 let _ = done.send(Err(error.clone()));
@@ -109,13 +115,15 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
 
 /// Runs one job in a savepoint, keeping its writes if it succeeds and undoing them if not.
 fn run_job(connection: &mut Connection, job: Job) -> Result<(), Error> {
-    connection.execute_batch("SAVEPOINT job").map_err(map_error)?;
+    control(connection, "SAVEPOINT job").map_err(map_error)?;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut tx = SqliteTx::new(connection);
         futures::executor::block_on(job(&mut tx))
     }))
     .unwrap_or_else(|_| Err(Error::Unavailable("a store job panicked".into())));
-    let end = if outcome.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-    connection.execute_batch(end).map_err(map_error)?;
+    if outcome.is_err() {
+        control(connection, "ROLLBACK TO job").map_err(map_error)?;
+    }
+    control(connection, "RELEASE job").map_err(map_error)?;
     outcome
 }

@@ -1,5 +1,16 @@
 //! Test helpers for Stint.
+//!
+//! - [`ManualClock`]: time that moves only when a test says so, for engine tests.
+//! - [`process`]: the built `stint` and `hello-worker` binaries as child processes that tests
+//!   start, kill (`SIGKILL`), stop (`SIGSTOP`) and restart on the same data directory.
+//! - [`Api`]: a client of the public API for assertions.
+//! - [`ledger`]: the record the example worker keeps of every execution, outside the system under
+//!   test, to check "exactly once" and "at least once" claims.
 
+mod api;
 mod clock;
+pub mod ledger;
+pub mod process;
 
+pub use api::Api;
 pub use clock::ManualClock;

@@ -1,0 +1,104 @@
+//! `stint bench`: the workloads the peers are measured with (`../shared/bench/peers`), against a
+//! server this command starts on a fresh data directory for each workload.
+//!
+//! - W1: 20,000 `trigger` calls, from one client awaiting each call and from 32 concurrent
+//!   clients; runs/s. Measured with full durability and with `--durability normal`.
+//! - W2: 20,000 queued `noop` runs drained by one worker process with concurrency 50;
+//!   (N − 1) / (last start − first start), plus the wall time from worker spawn to the last
+//!   completion.
+//! - W3: 2,000 runs at 200/s into an idle worker; trigger-to-start p50/p95/p99/max in ms, both
+//!   times from `CLOCK_MONOTONIC`.
+
+mod clock;
+mod server;
+mod trigger;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use comfy_table::{Table, presets};
+use serde_json::{Value, json};
+
+use server::BenchServer;
+use trigger::Trigger;
+
+/// `stint bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Runs per throughput workload.
+    #[arg(long, default_value_t = 20_000)]
+    n: usize,
+    /// Concurrent clients of the many-clients trigger workload.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Workloads to run, comma-separated: w1, w2, w3.
+    #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Directory for the JSON results.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+}
+
+/// One measured figure.
+struct Row {
+    workload: &'static str,
+    setting: String,
+    value: String,
+    json: Value,
+}
+
+/// Runs the chosen workloads, prints a table and writes the figures as JSON.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for workload in &args.workloads {
+        match workload.as_str() {
+            "w1" => rows.extend(w1(&args).await?),
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w2 or w3"),
+        }
+    }
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    table.set_header(["workload", "setting", "result"]);
+    for row in &rows {
+        table.add_row([row.workload.to_string(), row.setting.clone(), row.value.clone()]);
+    }
+    println!("{table}");
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let stamp = stint_types::Timestamp(chrono_free_now_ms()).to_rfc3339().replace(':', "");
+    let path = args.out.join(format!("stint-{stamp}.json"));
+    let report = json!({
+        "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "n": args.n,
+        "results": rows.iter().map(|r| json!({"workload": r.workload, "setting": r.setting, "values": r.json})).collect::<Vec<_>>(),
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("Results written to {}", path.display());
+    Ok(())
+}
+
+fn chrono_free_now_ms() -> i64 {
+    use stint_types::Clock;
+    stint_engine::SystemClock.now().millis()
+}
+
+async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for durability in ["full", "normal"] {
+        for clients in [1, args.clients] {
+            let server = BenchServer::start(durability)?;
+            let trigger = Trigger::new(&server.url);
+            trigger.many(100, clients).await?;
+            let rate = trigger.many(args.n, clients).await?;
+            let setting = format!("{clients} client{}, durability {durability}", if clients == 1 { "" } else { "s" });
+            eprintln!("W1 {setting}: {rate:.0} runs/s");
+            rows.push(Row {
+                workload: "W1 trigger",
+                setting,
+                value: format!("{rate:.0} runs/s"),
+                json: json!({"clients": clients, "durability": durability, "runs_per_s": rate}),
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,195 @@
+//! [`TaskContext`]: what a task knows about the attempt it runs in.
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use serde_json::Value;
+use stint_protocol::worker::DequeuedRun;
+
+/// The run and attempt a task is executing. Cloning is cheap: clones share one allocation.
+#[derive(Clone, Debug)]
+pub struct TaskContext {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    run_id: String,
+    task_id: String,
+    attempt: u32,
+    max_attempts: u32,
+    tags: Vec<String>,
+    metadata: Option<Value>,
+    is_test: bool,
+    queue: String,
+    concurrency_key: Option<String>,
+    created_at: String,
+}
+
+impl TaskContext {
+    /// The context of a dequeued run, taking everything but the payload.
+    pub(crate) fn from_run(run: &mut DequeuedRun) -> TaskContext {
+        TaskContext {
+            inner: Arc::new(Inner {
+                run_id: run.run_id.clone(),
+                task_id: run.task_identifier.clone(),
+                attempt: run.attempt_number,
+                max_attempts: run.max_attempts,
+                tags: std::mem::take(&mut run.tags),
+                metadata: run.metadata.take(),
+                is_test: run.is_test,
+                queue: std::mem::take(&mut run.queue),
+                concurrency_key: run.concurrency_key.take(),
+                created_at: std::mem::take(&mut run.created_at),
+            }),
+        }
+    }
+
+    /// The run's id (`run_…`).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// The task's identifier.
+    pub fn task_id(&self) -> &str {
+        &self.inner.task_id
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The attempts the run may have in all.
+    pub fn max_attempts(&self) -> u32 {
+        self.inner.max_attempts
+    }
+
+    /// Whether this is the run's last allowed attempt.
+    pub fn is_last_attempt(&self) -> bool {
+        self.inner.attempt >= self.inner.max_attempts
+    }
+
+    /// The run's tags.
+    pub fn tags(&self) -> &[String] {
+        &self.inner.tags
+    }
+
+    /// The run's metadata, if it has any.
+    pub fn metadata(&self) -> Option<&Value> {
+        self.inner.metadata.as_ref()
+    }
+
+    /// Whether the run is a test run.
+    pub fn is_test(&self) -> bool {
+        self.inner.is_test
+    }
+
+    /// The queue the run was taken from.
+    pub fn queue(&self) -> &str {
+        &self.inner.queue
+    }
+
+    /// The run's concurrency key, if it has one.
+    pub fn concurrency_key(&self) -> Option<&str> {
+        self.inner.concurrency_key.as_deref()
+    }
+
+    /// When the run was created, RFC 3339.
+    pub fn created_at(&self) -> &str {
+        &self.inner.created_at
+    }
+
+    /// A logger whose events carry this run's id, task and attempt.
+    pub fn logger(&self) -> Logger<'_> {
+        Logger { context: self }
+    }
+}
+
+/// Logs through `tracing`, each event carrying the fields `run_id`, `task` and `attempt`.
+/// Obtained from [`TaskContext::logger`].
+#[derive(Clone, Copy, Debug)]
+pub struct Logger<'a> {
+    context: &'a TaskContext,
+}
+
+/// Emits one event at a fixed level with the attempt's fields.
+macro_rules! log_at {
+    ($level:expr, $context:expr, $message:expr) => {{
+        let inner = &$context.inner;
+        tracing::event!(
+            target: "stint_sdk::task",
+            $level,
+            run_id = %inner.run_id,
+            task = %inner.task_id,
+            attempt = inner.attempt,
+            "{}",
+            $message
+        );
+    }};
+}
+
+impl Logger<'_> {
+    /// Logs at TRACE level.
+    pub fn trace(&self, message: impl Display) {
+        log_at!(tracing::Level::TRACE, self.context, message);
+    }
+
+    /// Logs at DEBUG level.
+    pub fn debug(&self, message: impl Display) {
+        log_at!(tracing::Level::DEBUG, self.context, message);
+    }
+
+    /// Logs at INFO level.
+    pub fn info(&self, message: impl Display) {
+        log_at!(tracing::Level::INFO, self.context, message);
+    }
+
+    /// Logs at WARN level.
+    pub fn warn(&self, message: impl Display) {
+        log_at!(tracing::Level::WARN, self.context, message);
+    }
+
+    /// Logs at ERROR level.
+    pub fn error(&self, message: impl Display) {
+        log_at!(tracing::Level::ERROR, self.context, message);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A dequeued run of `task` with attempt `attempt` and this payload, for tests.
+    pub(crate) fn dequeued(task: &str, attempt: u32, payload: Value) -> DequeuedRun {
+        DequeuedRun {
+            run_id: "run_1".into(),
+            snapshot_id: "snapshot_1".into(),
+            task_identifier: task.into(),
+            attempt_number: attempt,
+            max_attempts: 3,
+            payload,
+            payload_type: "application/json".into(),
+            tags: vec!["a".into()],
+            metadata: Some(json!({"k": 1})),
+            queue: format!("task/{task}"),
+            concurrency_key: None,
+            max_duration: None,
+            is_test: false,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn context_takes_the_runs_fields() {
+        let mut run = dequeued("hello", 2, json!({}));
+        let context = TaskContext::from_run(&mut run);
+        assert_eq!((context.run_id(), context.task_id(), context.attempt()), ("run_1", "hello", 2));
+        assert_eq!(context.tags(), ["a".to_string()]);
+        assert_eq!(context.metadata(), Some(&json!({"k": 1})));
+        assert_eq!(context.queue(), "task/hello");
+        assert!(!context.is_last_attempt());
+        context.logger().info("logging needs no subscriber");
+    }
+}

@@ -1,0 +1,41 @@
+//! The SDK's [`Error`]: why a worker could not be configured or could not keep running.
+
+/// Why a worker could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required environment variable is not set.
+    #[error("{name} is not set: {hint}")]
+    MissingEnv {
+        /// The variable.
+        name: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
+    /// An environment variable has a value the worker cannot use.
+    #[error("{name}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The worker's configuration cannot work, for example two tasks with one identifier.
+    #[error("invalid worker configuration: {0}")]
+    Config(String),
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The server refused a request in a way retrying cannot fix (a wrong key, an invalid
+    /// registration).
+    #[error("the server refused {call} with status {status}: {message}")]
+    Rejected {
+        /// The call, such as `register`.
+        call: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The server's explanation.
+        message: String,
+    },
+}

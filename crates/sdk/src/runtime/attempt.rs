@@ -1,0 +1,167 @@
+//! Running one attempt: look up the task, run it as its own tokio task with panics caught and
+//! the maximum duration enforced, and queue its completion.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::Value;
+use stint_protocol::types::{ErrorCode, TaskRunError};
+use stint_protocol::worker::{Completion, DequeuedRun, RunRef};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::Shared;
+use crate::TaskContext;
+use crate::task::{Handler, Outcome};
+
+/// Starts the attempt of a dequeued run. `slot` is one unit of the worker's concurrency; it is
+/// released when the attempt's completion is queued or the attempt is stopped.
+pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemaphorePermit) {
+    let Some(task) = shared.tasks.get(&run.task_identifier) else {
+        tracing::error!(run_id = %run.run_id, task = %run.task_identifier, "no task with this identifier in this worker");
+        let error = TaskRunError::internal(
+            ErrorCode::CouldNotFindTask,
+            format!("this worker has no task \"{}\"", run.task_identifier),
+        );
+        shared.completions.push(Completion::failure(
+            RunRef { run_id: run.run_id, snapshot_id: run.snapshot_id },
+            error,
+            true,
+        ));
+        return;
+    };
+    // The run's own limit is set when it was triggered and wins over the task's default.
+    let limit = run.max_duration.map(|seconds| Duration::from_secs(u64::from(seconds))).or(task.max_duration);
+    let handler = Arc::clone(&task.handler);
+    let payload = std::mem::take(&mut run.payload);
+    let context = TaskContext::from_run(&mut run);
+    let (token, stopped) = shared.running.insert(run.run_id.clone(), run.snapshot_id.clone());
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let outcome = tokio::select! {
+            biased;
+            // The entry was removed by a heartbeat answer or at shutdown: whoever removed it
+            // reports the attempt, if anyone does.
+            _ = stopped => return,
+            outcome = execute(handler, context, payload, limit) => outcome,
+        };
+        if shared.running.finish(&run.run_id, token) {
+            let run_ref = RunRef { run_id: run.run_id, snapshot_id: run.snapshot_id };
+            shared.completions.push(completion(run_ref, outcome));
+        }
+        drop(slot);
+    });
+}
+
+/// Runs the task: a panic becomes a `Panic` error and running past `limit` becomes
+/// `MAX_DURATION_EXCEEDED`. Either way only this attempt fails.
+pub(crate) async fn execute(
+    handler: Arc<dyn Handler>,
+    context: TaskContext,
+    payload: Value,
+    limit: Option<Duration>,
+) -> Outcome {
+    // The call itself goes inside the future so that a panic before the first await is caught too.
+    let guarded = AssertUnwindSafe(async move { handler.call(context, payload).await }).catch_unwind();
+    let finished = match limit {
+        Some(limit) => match tokio::time::timeout(limit, guarded).await {
+            Ok(finished) => finished,
+            Err(_) => {
+                let message = format!("the attempt ran longer than its maximum duration of {}s", limit.as_secs_f64());
+                return Outcome::internal(ErrorCode::MaxDurationExceeded, message, true);
+            }
+        },
+        None => guarded.await,
+    };
+    finished.unwrap_or_else(|panic| Outcome::Failure {
+        error: TaskRunError::BuiltInError {
+            name: "Panic".into(),
+            message: panic_message(panic.as_ref()),
+            stack_trace: String::new(),
+        },
+        skip_retrying: false,
+    })
+}
+
+/// The completion reporting `outcome`.
+fn completion(run: RunRef, outcome: Outcome) -> Completion {
+    match outcome {
+        Outcome::Success(output) => Completion::success(run, output),
+        Outcome::Failure { error, skip_retrying } => {
+            tracing::debug!(run_id = %run.run_id, ?error, "attempt failed");
+            Completion::failure(run, error, skip_retrying)
+        }
+    }
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&'static str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "the task panicked with a value that is not a string".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::tests::dequeued;
+    use crate::{Task, TaskError};
+
+    async fn run(task: Task, payload: Value, limit: Option<Duration>) -> Outcome {
+        let mut dequeued = dequeued(task.id(), 1, Value::Null);
+        execute(task.handler, TaskContext::from_run(&mut dequeued), payload, limit).await
+    }
+
+    async fn panics(_ctx: TaskContext, code: u32) -> Result<(), TaskError> {
+        tokio::task::yield_now().await;
+        panic!("bad code {code}");
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_only_the_attempt() {
+        let Outcome::Failure { error, skip_retrying } = run(Task::new("p", panics), Value::from(7), None).await else {
+            panic!("expected a failure")
+        };
+        assert!(!skip_retrying);
+        assert_eq!(
+            error,
+            TaskRunError::BuiltInError {
+                name: "Panic".into(),
+                message: "bad code 7".into(),
+                stack_trace: String::new()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panic_before_the_first_await_is_caught() {
+        let task = Task::new("p", |_ctx, (): ()| -> std::future::Ready<Result<(), TaskError>> { panic!("at once") });
+        let Outcome::Failure { error, .. } = run(task, Value::Null, None).await else { panic!("expected a failure") };
+        assert!(matches!(error, TaskRunError::BuiltInError { ref message, .. } if message == "at once"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn running_past_the_limit_is_max_duration_exceeded() {
+        let task = Task::new("slow", |_ctx, (): ()| async {
+            std::future::pending::<()>().await;
+            Ok::<_, TaskError>(())
+        });
+        let outcome = run(task, Value::Null, Some(Duration::from_secs(2))).await;
+        let Outcome::Failure { error, skip_retrying } = outcome else { panic!("expected a failure") };
+        assert!(skip_retrying);
+        assert_eq!(error.code(), Some(ErrorCode::MaxDurationExceeded));
+    }
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        assert_eq!(panic_message(&"static"), "static");
+        assert_eq!(panic_message(&String::from("owned")), "owned");
+        assert!(panic_message(&42u8).contains("not a string"));
+    }
+}

@@ -1,0 +1,264 @@
+//! [`Task`]: a task's identifier, options and code.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use stint_protocol::types::{ErrorCode, TaskRunError};
+use stint_protocol::worker::{QueueDeclaration, TaskDeclaration};
+
+use crate::{Retry, TaskContext, TaskError};
+
+/// A task a worker can run: an identifier, options, and an async function from a payload to an
+/// output.
+///
+/// The payload is any `DeserializeOwned` type, decoded from the run's JSON payload; the output is
+/// any `Serialize` type, sent back as JSON.
+///
+/// ```no_run
+/// use serde::Deserialize;
+/// use stint_sdk::{Task, TaskContext, TaskError};
+///
+/// #[derive(Deserialize)]
+/// struct Hello {
+///     name: String,
+/// }
+///
+/// async fn hello(_ctx: TaskContext, payload: Hello) -> Result<String, TaskError> {
+///     Ok(format!("Hello, {}!", payload.name))
+/// }
+///
+/// let task = Task::new("hello-world", hello).queue("greetings", Some(5));
+/// ```
+pub struct Task {
+    pub(crate) id: String,
+    queue: Option<QueueDeclaration>,
+    retry: Option<Retry>,
+    pub(crate) max_duration: Option<Duration>,
+    pub(crate) handler: Arc<dyn Handler>,
+}
+
+impl Task {
+    /// A task with this identifier running `run`, in its own queue `task/<id>` without a
+    /// concurrency limit, with the default [`Retry`] settings and no maximum duration.
+    pub fn new<F, Fut, P, O>(id: impl Into<String>, run: F) -> Task
+    where
+        F: Fn(TaskContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+        P: DeserializeOwned + 'static,
+        O: Serialize + 'static,
+    {
+        Task {
+            id: id.into(),
+            queue: None,
+            retry: None,
+            max_duration: None,
+            handler: Arc::new(FnHandler { run, types: PhantomData }),
+        }
+    }
+
+    /// Runs the task in the named queue. With `Some(limit)`, at most `limit` runs of the queue
+    /// execute at once across all workers; tasks sharing a queue must agree on the limit.
+    pub fn queue(mut self, name: impl Into<String>, concurrency_limit: Option<u32>) -> Task {
+        self.queue = Some(QueueDeclaration { name: name.into(), concurrency_limit });
+        self
+    }
+
+    /// Retries failed attempts with these settings instead of the defaults.
+    pub fn retry(mut self, retry: Retry) -> Task {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Stops an attempt that runs longer than this and ends the run `TIMED_OUT`. The server
+    /// stores whole seconds, rounded up.
+    pub fn max_duration(mut self, max_duration: Duration) -> Task {
+        self.max_duration = Some(max_duration);
+        self
+    }
+
+    /// The task's identifier.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The task as declared at registration.
+    pub(crate) fn declaration(&self) -> TaskDeclaration {
+        TaskDeclaration {
+            id: self.id.clone(),
+            queue: self.queue.clone(),
+            retry: self.retry.map(Into::into),
+            max_duration: self.max_duration.map(whole_seconds_up),
+        }
+    }
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("queue", &self.queue)
+            .field("retry", &self.retry)
+            .field("max_duration", &self.max_duration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds, rounded up so the server never stops an attempt earlier than asked; at least 1.
+fn whole_seconds_up(duration: Duration) -> u32 {
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    u32::try_from(seconds.max(1)).unwrap_or(u32::MAX)
+}
+
+/// How an attempt ended, as the worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// The task returned this output.
+    Success(Value),
+    /// The attempt failed.
+    Failure {
+        /// The error.
+        error: TaskRunError,
+        /// Do not retry.
+        skip_retrying: bool,
+    },
+}
+
+impl Outcome {
+    /// A failure with an internal code.
+    pub(crate) fn internal(code: ErrorCode, message: impl Into<String>, skip_retrying: bool) -> Outcome {
+        Outcome::Failure { error: TaskRunError::internal(code, message), skip_retrying }
+    }
+}
+
+/// A boxed attempt future.
+pub(crate) type AttemptFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A task's code with its payload and output types erased.
+pub(crate) trait Handler: Send + Sync {
+    /// Decodes the payload and starts the task. A payload that does not decode yields a ready
+    /// `TASK_INPUT_ERROR` failure without calling the task.
+    fn call(&self, context: TaskContext, payload: Value) -> AttemptFuture;
+}
+
+struct FnHandler<F, P, O> {
+    run: F,
+    /// `fn` pointers keep the handler `Send + Sync` whatever `P` and `O` are.
+    types: PhantomData<fn(P) -> O>,
+}
+
+impl<F, Fut, P, O> Handler for FnHandler<F, P, O>
+where
+    F: Fn(TaskContext, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    P: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+{
+    fn call(&self, context: TaskContext, payload: Value) -> AttemptFuture {
+        let input = match serde_json::from_value::<P>(payload) {
+            Ok(input) => input,
+            Err(error) => {
+                let message = format!("the payload does not match the task's input type: {error}");
+                return Box::pin(std::future::ready(Outcome::internal(ErrorCode::TaskInputError, message, true)));
+            }
+        };
+        let running = (self.run)(context, input);
+        Box::pin(async move {
+            match running.await {
+                Ok(output) => match serde_json::to_value(&output) {
+                    Ok(value) => Outcome::Success(value),
+                    Err(error) => Outcome::internal(
+                        ErrorCode::TaskOutputError,
+                        format!("the task's output could not be encoded as JSON: {error}"),
+                        false,
+                    ),
+                },
+                Err(error) => {
+                    let (error, skip_retrying) = error.into_wire();
+                    Outcome::Failure { error, skip_retrying }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::tests::dequeued;
+    use serde::Deserialize;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    struct Hello {
+        name: String,
+    }
+
+    async fn hello(ctx: TaskContext, payload: Hello) -> Result<Value, TaskError> {
+        if payload.name.is_empty() {
+            return Err(TaskError::fatal("name is empty").with_name("ValidationError"));
+        }
+        Ok(json!({"message": format!("Hello, {}!", payload.name), "attempt": ctx.attempt()}))
+    }
+
+    async fn call(task: &Task, payload: Value) -> Outcome {
+        let mut run = dequeued(&task.id, 1, Value::Null);
+        task.handler.call(TaskContext::from_run(&mut run), payload).await
+    }
+
+    #[tokio::test]
+    async fn payload_output_and_errors_are_translated() {
+        let task = Task::new("hello", hello);
+        assert_eq!(
+            call(&task, json!({"name": "Ada"})).await,
+            Outcome::Success(json!({"message": "Hello, Ada!", "attempt": 1}))
+        );
+        let Outcome::Failure { error, skip_retrying } = call(&task, json!({"name": ""})).await else { panic!() };
+        assert!(skip_retrying);
+        assert_eq!(
+            error,
+            TaskRunError::BuiltInError {
+                name: "ValidationError".into(),
+                message: "name is empty".into(),
+                stack_trace: String::new()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn undecodable_payload_is_an_input_error_not_retried() {
+        let task = Task::new("hello", hello);
+        let Outcome::Failure { error, skip_retrying } = call(&task, json!({"nom": 1})).await else { panic!() };
+        assert!(skip_retrying);
+        assert_eq!(error.code(), Some(ErrorCode::TaskInputError));
+    }
+
+    #[tokio::test]
+    async fn unencodable_output_is_an_output_error() {
+        // JSON object keys must be strings, so a map keyed by tuples cannot be encoded.
+        let task =
+            Task::new("bad-output", |_ctx, (): ()| async { Ok::<_, TaskError>(BTreeMap::from([((1, 2), "x")])) });
+        let Outcome::Failure { error, .. } = call(&task, Value::Null).await else { panic!() };
+        assert_eq!(error.code(), Some(ErrorCode::TaskOutputError));
+    }
+
+    #[test]
+    fn declaration_carries_the_options() {
+        let task = Task::new("flaky", hello)
+            .queue("flaky-queue", Some(2))
+            .retry(Retry { max_attempts: 5, ..Retry::default() })
+            .max_duration(Duration::from_millis(1_500));
+        let declaration = serde_json::to_value(task.declaration()).unwrap();
+        assert_eq!(declaration["queue"], json!({"name": "flaky-queue", "concurrencyLimit": 2}));
+        assert_eq!(declaration["retry"]["maxAttempts"], 5);
+        assert_eq!(declaration["maxDuration"], 2);
+        let plain = serde_json::to_value(Task::new("hello", hello).declaration()).unwrap();
+        assert_eq!(plain, json!({"id": "hello"}));
+    }
+}
