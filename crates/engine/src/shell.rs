@@ -1,7 +1,7 @@
 //! The engine's async shell: runs each system in a store transaction, then performs its effects
 //! (waking waiting workers) once the transaction has committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -43,6 +43,7 @@ pub struct Engine {
     config: Config,
     notifier: Notifier,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
+    disconnected: Mutex<HashSet<WorkerId>>,
     stopping: AtomicBool,
 }
 
@@ -56,6 +57,7 @@ impl Engine {
             config,
             notifier: Notifier::default(),
             workers: Mutex::default(),
+            disconnected: Mutex::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -221,8 +223,21 @@ impl Engine {
         Ok(worker)
     }
 
+    /// Ends `worker`'s waiting dequeues now and makes its later ones return at once without
+    /// taking runs, so a worker that is shutting down gets its long poll answered instead of
+    /// abandoning it (an abandoned answer could carry runs it would never hear of).
+    pub fn disconnect(&self, worker: &WorkerRow) {
+        let mut disconnected = self.disconnected.lock();
+        if disconnected.len() > 10_000 {
+            disconnected.clear();
+        }
+        disconnected.insert(worker.id.clone());
+        drop(disconnected);
+        self.notifier.wake(&worker.env_id);
+    }
+
     /// Takes up to `max_runs` runs for `worker` and starts their attempts, waiting up to `wait`
-    /// for one to become ready when none is.
+    /// for one to become ready when none is. Returns nothing once the worker has disconnected.
     pub async fn dequeue(&self, worker: &WorkerRow, max_runs: u32, wait: Duration) -> Result<Vec<RunRow>, Error> {
         let deadline = tokio::time::Instant::now() + wait;
         let notify = self.notifier.get(&worker.env_id);
@@ -230,6 +245,9 @@ impl Engine {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if self.disconnected.lock().contains(&worker.id) {
+                return Ok(Vec::new());
+            }
             let taken = worker.clone();
             let Dequeued { runs, next_ready_at } = self
                 .write(move |tx, ctx, changes| {

@@ -94,3 +94,21 @@ async fn registration_refuses_bad_declarations() {
     ];
     assert!(bad(conflicting).await.contains("different concurrency limits"));
 }
+
+#[tokio::test]
+async fn a_disconnected_worker_stops_waiting_and_takes_nothing() {
+    let h = std::sync::Arc::new(Harness::new().await);
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    let waiting = {
+        let (h, worker) = (h.clone(), worker.clone());
+        tokio::spawn(async move { h.engine.dequeue(&worker, 10, std::time::Duration::from_secs(30)).await })
+    };
+    let started = std::time::Instant::now();
+    h.engine.disconnect(&worker);
+    assert!(waiting.await.unwrap().unwrap().is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the long poll ended at once");
+    h.trigger(&h.prod, "t").await;
+    assert!(h.dequeue(&worker, 10).await.is_empty(), "a disconnected worker takes no runs");
+    let other = h.worker(&h.prod, vec![task("t")]).await;
+    assert_eq!(h.dequeue(&other, 10).await.len(), 1);
+}

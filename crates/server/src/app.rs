@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workers/{worker_id}/dequeue", post(workers::dequeue))
         .route("/api/v1/workers/{worker_id}/heartbeat", post(workers::heartbeat))
         .route("/api/v1/workers/{worker_id}/complete", post(workers::complete))
+        .route("/api/v1/workers/{worker_id}/disconnect", post(workers::disconnect))
         .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));
     Router::new()

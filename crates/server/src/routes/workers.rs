@@ -74,6 +74,18 @@ pub async fn dequeue(
     Ok(axum::Json(DequeueResponse { runs: runs.iter().map(present::dequeued).collect() }))
 }
 
+/// `POST /api/v1/workers/{workerId}/disconnect`: the worker is shutting down; its waiting
+/// dequeue is answered at once and later ones take nothing.
+pub async fn disconnect(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let worker = worker(&state, &env, &id).await?;
+    state.engine.disconnect(&worker);
+    Ok(axum::Json(serde_json::json!({"workerId": worker.id.to_string()})))
+}
+
 /// `POST /api/v1/workers/{workerId}/heartbeat`.
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
