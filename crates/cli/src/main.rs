@@ -26,6 +26,9 @@ enum Command {
     Runs(runs::RunsCommand),
     /// Measure trigger throughput, drain rate and latency against a server of its own.
     Bench(bench::BenchArgs),
+    /// The worker process `stint bench` starts.
+    #[command(hide = true)]
+    BenchWorker(bench::worker::BenchWorkerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             Command::Trigger(args) => runs::trigger(args).await,
             Command::Runs(command) => runs::run(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchWorker(args) => bench::worker::run(args).await,
         }
     })
 }

@@ -10,6 +10,7 @@
 
 mod config;
 mod error;
+mod handoff;
 mod ids;
 mod notify;
 mod shell;

@@ -14,6 +14,7 @@ use stint_types::{Clock, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::Error;
 use crate::config::Config;
+use crate::handoff::Handoffs;
 use crate::ids::Ids;
 use crate::notify::Notifier;
 use crate::state::Changes;
@@ -22,7 +23,7 @@ use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
-use crate::systems::trigger::{self, TriggerParams};
+use crate::systems::trigger::{self, Idle, TriggerParams};
 use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
@@ -43,6 +44,7 @@ pub struct Engine {
     config: Config,
     notifier: Notifier,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
+    handoffs: Arc<Handoffs>,
     disconnected: Mutex<HashSet<WorkerId>>,
     stopping: AtomicBool,
 }
@@ -57,6 +59,7 @@ impl Engine {
             config,
             notifier: Notifier::default(),
             workers: Mutex::default(),
+            handoffs: Arc::default(),
             disconnected: Mutex::default(),
             stopping: AtomicBool::new(false),
         }
@@ -104,7 +107,41 @@ impl Engine {
         for env in &changes.wake {
             self.notifier.wake(env);
         }
+        for (ticket, run) in changes.handoffs {
+            self.handoffs.deliver(ticket, run);
+        }
         Ok(result)
+    }
+
+    /// Runs a system that may hand a new run to a waiting worker: tickets it takes are delivered
+    /// after the commit, or closed when the transaction fails, so their dequeues look again.
+    async fn write_with_idle<R, F>(&self, env: &EnvironmentRow, f: F) -> Result<R, Error>
+    where
+        F: for<'t> FnOnce(&'t mut dyn Tx, &'t Ctx, &'t mut Changes, Idle<'t>) -> BoxFuture<'t, Result<R, Error>>
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        let taken: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let (handoffs, env_id, recorded) = (self.handoffs.clone(), env.id.clone(), taken.clone());
+        let result = self
+            .write(move |tx, ctx, changes| {
+                Box::pin(async move {
+                    let mut idle = move |task: &str| {
+                        let found = handoffs.take(&env_id, task);
+                        if let Some((ticket, _)) = &found {
+                            recorded.lock().push(*ticket);
+                        }
+                        found
+                    };
+                    f(tx, ctx, changes, &mut idle).await
+                })
+            })
+            .await;
+        for ticket in taken.lock().drain(..) {
+            self.handoffs.release(ticket);
+        }
+        result
     }
 
     /// Creates the default organization, project and environments with `keys`, unless an
@@ -126,21 +163,23 @@ impl Engine {
 
     /// Creates a run and queues it. The run is committed when this returns.
     pub async fn trigger(&self, env: &EnvironmentRow, params: TriggerParams) -> Result<RunRow, Error> {
-        let env = env.clone();
-        self.write(move |tx, ctx, changes| {
-            Box::pin(async move { trigger::trigger(tx, &ctx.ids, ctx.now, &env, params, changes).await })
+        let env_row = env.clone();
+        self.write_with_idle(env, move |tx, ctx, changes, idle| {
+            Box::pin(async move {
+                trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes).await
+            })
         })
         .await
     }
 
     /// Creates a new run with the task and payload of `run_id`.
     pub async fn replay(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
-        let (env, run_id) = (env.clone(), run_id.clone());
-        self.write(move |tx, ctx, changes| {
+        let (env_row, run_id) = (env.clone(), run_id.clone());
+        self.write_with_idle(env, move |tx, ctx, changes, idle| {
             Box::pin(async move {
-                let original = visible_run(tx, &env, &run_id).await?;
+                let original = visible_run(tx, &env_row, &run_id).await?;
                 let params = trigger::replay_params(&original);
-                trigger::trigger(tx, &ctx.ids, ctx.now, &env, params, changes).await
+                trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes).await
             })
         })
         .await
@@ -233,7 +272,13 @@ impl Engine {
         }
         disconnected.insert(worker.id.clone());
         drop(disconnected);
+        self.handoffs.remove_worker(&worker.env_id, &worker.id);
         self.notifier.wake(&worker.env_id);
+    }
+
+    /// How many dequeues of `env` are waiting for a run now.
+    pub fn waiting_dequeues(&self, env: &EnvironmentRow) -> usize {
+        self.handoffs.waiting(&env.id)
     }
 
     /// Takes up to `max_runs` runs for `worker` and starts their attempts, waiting up to `wait`
@@ -265,9 +310,21 @@ impl Engine {
                 let in_ms = u64::try_from(ready.millis() - self.clock.now().millis()).unwrap_or(0);
                 until = until.min(now + Duration::from_millis(in_ms));
             }
+            let mut ticket = self.handoffs.wait(worker);
             tokio::select! {
+                handed = &mut ticket.run => {
+                    if let Ok(run) = handed {
+                        return Ok(vec![run]);
+                    }
+                    continue;
+                }
                 () = &mut notified => {}
                 () = tokio::time::sleep_until(until) => {}
+            }
+            if !self.handoffs.leave(&worker.env_id, ticket.id)
+                && let Ok(run) = ticket.run.await
+            {
+                return Ok(vec![run]);
             }
         }
     }

@@ -19,6 +19,8 @@ pub(crate) struct Changes {
     running: BTreeMap<QueueId, i64>,
     /// Environments whose waiting workers should look again after the commit.
     pub(crate) wake: BTreeSet<EnvId>,
+    /// Runs started for a waiting worker, to deliver to its ticket after the commit.
+    pub(crate) handoffs: Vec<(u64, RunRow)>,
 }
 
 impl Changes {

@@ -45,6 +45,15 @@ pub async fn take_orders_by_score_and_respects_max_score(store: Arc<dyn Store>) 
     let future = enqueue(&store, &queue, "a", 10_000).await;
 
     let id = queue.id.clone();
+    let ready = store
+        .read(move |tx| {
+            Box::pin(async move { Ok::<_, Error>((tx.queue_ready(&id, 99).await?, tx.queue_ready(&id, 100).await?)) })
+        })
+        .await
+        .unwrap();
+    assert_eq!(ready, (false, true), "ready means a score at most the bound");
+
+    let id = queue.id.clone();
     let taken = store
         .write(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks(&["a"]), 1_000, 2).await }))
         .await

@@ -53,6 +53,8 @@ pub trait QueueTable {
     /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score
     /// among those runs.
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
+    /// Whether a queue holds a run whose score is at most `max_score`.
+    async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error>;
     /// Removes and returns up to `limit` runs of `task_ids` from a queue whose score is at most
     /// `max_score`, lowest score first.
     async fn queue_take(

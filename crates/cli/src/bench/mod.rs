@@ -10,8 +10,12 @@
 //!   times from `CLOCK_MONOTONIC`.
 
 mod clock;
+mod drain;
+mod latency;
 mod server;
 mod trigger;
+pub mod worker;
+mod workers;
 
 use std::path::PathBuf;
 
@@ -54,6 +58,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for workload in &args.workloads {
         match workload.as_str() {
             "w1" => rows.extend(w1(&args).await?),
+            "w2" => {
+                let drain = drain::run(args.n, 50, args.clients).await?;
+                eprintln!("W2 drain: {:.0} runs/s, {:.2} s wall", drain.runs_per_s, drain.wall_incl_startup_s);
+                rows.push(Row {
+                    workload: "W2 drain",
+                    setting: format!("{} no-op runs, 1 worker process, concurrency 50", args.n),
+                    value: format!(
+                        "{:.0} runs/s ({:.2} s wall incl. start-up)",
+                        drain.runs_per_s, drain.wall_incl_startup_s
+                    ),
+                    json: drain.json(),
+                });
+            }
+            "w3" => {
+                let latency = latency::run(2_000, 200, 50).await?;
+                eprintln!(
+                    "W3 latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+                    latency.p50, latency.p95, latency.p99
+                );
+                rows.push(Row {
+                    workload: "W3 trigger→start",
+                    setting: "2,000 runs at 200/s into an idle worker".into(),
+                    value: format!(
+                        "p50 {:.2} / p95 {:.2} / p99 {:.2} / max {:.2} ms",
+                        latency.p50, latency.p95, latency.p99, latency.max
+                    ),
+                    json: latency.json(),
+                });
+            }
             other => anyhow::bail!("unknown workload '{other}': expected w1, w2 or w3"),
         }
     }
@@ -65,7 +98,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     println!("{table}");
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let stamp = stint_types::Timestamp(chrono_free_now_ms()).to_rfc3339().replace(':', "");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let stamp = stint_types::Timestamp(i64::try_from(now.as_millis())?).to_rfc3339().replace(':', "");
     let path = args.out.join(format!("stint-{stamp}.json"));
     let report = json!({
         "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
@@ -75,11 +109,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     println!("Results written to {}", path.display());
     Ok(())
-}
-
-fn chrono_free_now_ms() -> i64 {
-    use stint_types::Clock;
-    stint_engine::SystemClock.now().millis()
 }
 
 async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {

@@ -47,6 +47,32 @@ impl BenchServer {
     }
 }
 
+impl BenchServer {
+    /// Runs not yet finished (queued or executing), counted up to 100.
+    pub async fn unfinished(&self) -> anyhow::Result<usize> {
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/runs", self.url))
+            .query(&[("filter[status]", "QUEUED,EXECUTING"), ("page[size]", "100")])
+            .bearer_auth(KEY)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(page["data"].as_array().map_or(0, Vec::len))
+    }
+
+    /// Waits until every run has finished.
+    pub async fn wait_until_drained(&self) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        while self.unfinished().await? > 0 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "runs still unfinished after 300 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for BenchServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -84,7 +84,7 @@ pub(crate) async fn dequeue(
 /// Starts the next attempt of a queued run on `worker`. The first start freezes the run's retry
 /// settings and maximum duration from its task, as Trigger.dev locks them at first dequeue.
 #[allow(clippy::too_many_arguments)]
-async fn start_attempt(
+pub(crate) async fn start_attempt(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,

@@ -1,11 +1,13 @@
 //! Creating runs: trigger and replay.
 
-use stint_store::{EnvironmentRow, QueueItem, QueueRow, RunRow, SnapshotRow, Tx};
+use stint_store::{EnvironmentRow, QueueItem, QueueRow, RunRow, SnapshotRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
+use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
+use crate::systems::dequeue::start_attempt;
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,21 +61,28 @@ impl TriggerParams {
     }
 }
 
-/// Creates a queued run and puts it in its queue.
+/// A worker waiting for a run of a task, asked for by task identifier; see `handoff`.
+pub(crate) type Idle<'a> = &'a mut (dyn FnMut(&str) -> Option<(u64, WorkerRow)> + Send);
+
+/// Creates a run. When a worker of its task is waiting, its queue has a free slot and nothing in
+/// the queue is ready ahead of it, the run's attempt starts for that worker in this transaction
+/// and the run is handed to it after the commit; otherwise the run goes into its queue.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn trigger(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
+    config: &Config,
     env: &EnvironmentRow,
     params: TriggerParams,
+    idle: Idle<'_>,
     changes: &mut Changes,
 ) -> Result<RunRow, Error> {
-    let queue_name = match &params.queue {
-        Some(name) => name.clone(),
-        None => match tx.task_get(&env.id, &params.task_id).await? {
-            Some(task) => task.queue_name,
-            None => names::default_queue_name(&params.task_id),
-        },
+    let task = tx.task_get(&env.id, &params.task_id).await?;
+    let queue_name = match (&params.queue, &task) {
+        (Some(name), _) => name.clone(),
+        (None, Some(task)) => task.queue_name.clone(),
+        (None, None) => names::default_queue_name(&params.task_id),
     };
     let queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
     let id = ids.run(now);
@@ -123,6 +132,15 @@ pub(crate) async fn trigger(
         created_at: now,
     };
     tx.run_insert(&run, &snapshot).await?;
+    let has_slot = queue.concurrency_limit.is_none_or(|limit| queue.running < limit);
+    if has_slot
+        && !tx.queue_ready(&queue.id, now.millis()).await?
+        && let Some((ticket, worker)) = idle(&run.task_id)
+    {
+        let started = start_attempt(tx, ids, now, config, &worker, &run, task.as_ref(), changes).await?;
+        changes.handoffs.push((ticket, started.clone()));
+        return Ok(started);
+    }
     tx.queue_push(&queue_item(&run, now.millis() - run.priority_ms)).await?;
     changes.wake.insert(env.id.clone());
     Ok(run)

@@ -133,6 +133,13 @@ impl QueueTable for SqliteTx<'_> {
         Ok(heads)
     }
 
+    async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error> {
+        self.connection
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_items WHERE queue_id = ? AND score <= ?)")
+            .and_then(|mut s| s.query_row(params![queue_id.as_str(), max_score], |r| r.get(0)))
+            .map_err(map_error)
+    }
+
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
