@@ -12,7 +12,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_is_fenced_off_when_it_thaws() {
     let stack = Stack::start(&["--executing-timeout", "2s", "--sweep-interval", "200ms"]);
-    let mut first = stack.worker(1);
+    let first = stack.worker(1);
     let id = stack.api.trigger("sleep", json!({"ms": 1_500})).await.unwrap();
     stack.api.wait_until(&id, LIMIT, |run| run["status"] == json!("EXECUTING")).await;
     first.pause();
