@@ -2,8 +2,9 @@
 //!
 //! A task is an async function from a payload to an output, both serde types. A [`Worker`]
 //! registers its tasks with a Stint server, takes runs, executes them with bounded concurrency,
-//! reports heartbeats and results, and stops gracefully on SIGTERM or ctrl-c. It speaks the worker
-//! protocol in `docs/worker-protocol.md`.
+//! reports heartbeats and results, and stops gracefully on SIGTERM or ctrl-c: it disconnects so
+//! the server stops handing it runs at once, lets the attempts in progress finish within a grace
+//! period and sends their results. It speaks the worker protocol in `docs/worker-protocol.md`.
 //!
 //! ```no_run
 //! use serde::Deserialize;

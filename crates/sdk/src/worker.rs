@@ -120,9 +120,11 @@ impl Worker {
         self
     }
 
-    /// Lets a dequeue call wait up to `wait` (at most 30 s) on the server for a run. A stopping
-    /// worker waits for the call in flight, whose runs the server may already have started, so
-    /// a shorter wait stops an idle worker sooner at the cost of more calls.
+    /// Lets a dequeue call wait up to `wait` (at most 30 s) on the server for a run. A longer
+    /// wait means fewer calls from an idle worker. It does not delay stopping: a stopping worker
+    /// disconnects, and the server answers the call in flight at once. Only if the server cannot
+    /// be told does the worker wait for that call, whose runs the server may already have
+    /// started, up to the end of the wait or of the grace period.
     pub fn dequeue_wait(mut self, wait: Duration) -> Worker {
         self.settings.dequeue_wait = wait.min(MAX_DEQUEUE_WAIT);
         self
@@ -134,8 +136,11 @@ impl Worker {
         self
     }
 
-    /// Runs until SIGTERM or ctrl-c, then stops gracefully: no new runs, attempts in progress
-    /// finish within the grace period, and their completions are sent.
+    /// Runs until SIGTERM or ctrl-c, then stops gracefully: it disconnects from the server, which
+    /// answers its waiting dequeue call at once, so it takes no new runs (runs that call already
+    /// took are executed like the others); attempts in progress finish within the
+    /// [grace period](Worker::shutdown_grace); and their completions are sent. An idle worker
+    /// whose server is reachable stops within a fraction of a second.
     ///
     /// Returns an error if the configuration is invalid or the server refuses the worker.
     /// While the server cannot be reached the worker keeps trying.
@@ -143,8 +148,12 @@ impl Worker {
         self.run_until(termination()).await
     }
 
-    /// Like [`Worker::run`], but stops gracefully when `shutdown` completes instead of on a
-    /// signal.
+    /// Like [`Worker::run`], but stops gracefully, in the same way, when `shutdown` completes
+    /// instead of on a signal.
+    ///
+    /// Dropping the returned future instead stops everything at once: attempts in progress are
+    /// stopped without completing and the dequeue call in flight is abandoned, so the server
+    /// retries those runs after their heartbeat timeout.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         runtime::run(self.settings, self.tasks, shutdown).await
     }

@@ -1,18 +1,19 @@
-//! The worker's runtime loop against a fake server: results and errors reach the server,
-//! heartbeat answers stop attempts, stale completions of cancelled runs are confirmed, and
-//! shutdown is graceful.
+//! The worker's runtime against the real server, started in-process for each test: results and
+//! errors reach the runs, retries follow the task's settings, cancels and stalls stop attempts,
+//! registration survives a server that is not up yet or has forgotten the worker, and shutdown
+//! is graceful and prompt.
 
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use stint_sdk::protocol::types::{ErrorCode, TaskRunError};
-use stint_sdk::protocol::worker::{Completion, RunAction};
 use stint_sdk::{Error, Retry, Task, TaskContext, TaskError, Worker};
-use support::{Fake, KEY, pending_cancel, run};
+use support::{Logs, PATIENCE, TestServer, free_address};
 use tokio::sync::{Notify, oneshot};
 
 #[derive(Deserialize)]
@@ -24,9 +25,15 @@ async fn hello(_ctx: TaskContext, payload: Hello) -> Result<Value, TaskError> {
     Ok(json!({"message": format!("Hello, {}!", payload.name)}))
 }
 
-/// A worker of the fake server that stops soon after being asked.
-fn worker(url: &str) -> Worker {
-    Worker::new(url, KEY).dequeue_wait(Duration::from_millis(100)).task(Task::new("hello", hello))
+/// Two attempts in all, 10 ms apart, so retries are quick to observe.
+fn two_quick_attempts() -> Retry {
+    Retry {
+        max_attempts: 2,
+        factor: 1.0,
+        min_timeout: Duration::from_millis(10),
+        max_timeout: Duration::from_millis(10),
+        randomize: false,
+    }
 }
 
 /// Starts `worker`; the returned sender stops it.
@@ -36,6 +43,15 @@ fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result
         let _ = stopped.await;
     }));
     (stop, handle)
+}
+
+/// Waits for a signal, failing the test after [`PATIENCE`].
+async fn signalled<T>(signal: oneshot::Receiver<T>, what: &str) -> T {
+    match tokio::time::timeout(PATIENCE, signal).await {
+        Ok(Ok(value)) => value,
+        Ok(Err(_)) => panic!("{what}: never signalled"),
+        Err(_) => panic!("{what}: not within {PATIENCE:?}"),
+    }
 }
 
 /// Signals when dropped, which is how a test sees a task future being stopped.
@@ -49,158 +65,232 @@ impl Drop for DropSignal {
     }
 }
 
-/// A task that runs until stopped, signalling on `dropped` when its future is dropped.
-fn forever(dropped: oneshot::Sender<()>) -> Task {
-    let dropped = Arc::new(parking_lot::Mutex::new(Some(dropped)));
-    Task::new("forever", move |_ctx, _payload: Value| {
-        let guard = DropSignal(dropped.lock().take());
+/// A task `forever` that runs until stopped and is never retried, with signals from its first
+/// attempt: when it started and when its future was dropped.
+struct Forever {
+    task: Task,
+    started: oneshot::Receiver<()>,
+    dropped: oneshot::Receiver<()>,
+}
+
+fn forever() -> Forever {
+    let (started, has_started) = oneshot::channel();
+    let (dropped, was_dropped) = oneshot::channel();
+    let signals = Arc::new(Mutex::new(Some((started, dropped))));
+    let task = Task::new("forever", move |_ctx, _payload: Value| {
+        let signals = signals.lock().take();
         async move {
-            let _guard = guard;
+            let _guard = signals.map(|(started, dropped)| {
+                let _ = started.send(());
+                DropSignal(Some(dropped))
+            });
             std::future::pending::<()>().await;
             Ok::<_, TaskError>(())
         }
     })
+    .retry(Retry::never());
+    Forever { task, started: has_started, dropped: was_dropped }
 }
 
-fn find<'a>(completions: &'a [Completion], run_id: &str) -> &'a Completion {
-    completions.iter().find(|c| c.run_id == run_id).unwrap_or_else(|| panic!("no completion for {run_id}"))
-}
-
-fn code(completion: &Completion) -> Option<ErrorCode> {
-    completion.error.as_ref().and_then(TaskRunError::code)
+/// The `name` and `message` of a run's error.
+fn error_of(run: &Value) -> (&str, &str) {
+    let error = &run["error"];
+    (error["name"].as_str().unwrap_or_default(), error["message"].as_str().unwrap_or_default())
 }
 
 #[tokio::test]
-async fn outputs_and_every_kind_of_failure_reach_the_server() {
-    let (url, fake) = Fake::start().await;
-    let worker = worker(&url)
-        .task(Task::new("fails", |ctx: TaskContext, _: Value| async move {
-            Err::<(), _>(TaskError::new(format!("failing on attempt {}", ctx.attempt())))
-        }))
+async fn outputs_and_every_kind_of_failure_reach_the_run() {
+    let server = TestServer::start().await;
+    let worker = server
+        .worker()
+        .task(Task::new("hello", hello))
+        .task(
+            Task::new("fails", |ctx: TaskContext, _: Value| async move {
+                Err::<(), _>(TaskError::new(format!("failing on attempt {}", ctx.attempt())))
+            })
+            .retry(two_quick_attempts()),
+        )
         .task(Task::new("fatal", |_ctx, _: Value| async { Err::<(), _>(TaskError::fatal("no point retrying")) }))
-        .task(Task::new("panics", |_ctx, _: Value| async {
-            panic!("task exploded");
-            #[allow(unreachable_code)]
-            Ok::<(), TaskError>(())
-        }))
+        .task(
+            Task::new("panics", |_ctx, _: Value| async {
+                panic!("task exploded");
+                #[allow(unreachable_code)]
+                Ok::<(), TaskError>(())
+            })
+            .retry(two_quick_attempts()),
+        )
         .task(
             Task::new("slow", |_ctx, _: Value| async {
                 std::future::pending::<()>().await;
                 Ok::<(), TaskError>(())
             })
-            .max_duration(Duration::from_millis(50)),
+            .max_duration(Duration::from_secs(1)),
         );
     let (stop, handle) = start(worker);
-    fake.push([
-        run("run_ok", "hello", json!({"name": "Ada"})),
-        run("run_fails", "fails", json!({})),
-        run("run_fatal", "fatal", json!({})),
-        run("run_panics", "panics", json!({})),
-        run("run_unknown", "nobody", json!({})),
-        run("run_bad_input", "hello", json!({"nom": "Ada"})),
-        run("run_slow", "slow", json!({})),
-    ]);
-    let completions = fake.wait_for_completions(7).await;
+    let ok = server.trigger("hello", json!({"name": "Ada"})).await;
+    let fails = server.trigger("fails", json!({})).await;
+    let fatal = server.trigger("fatal", json!({})).await;
+    let panics = server.trigger("panics", json!({})).await;
+    let bad_input = server.trigger("hello", json!({"nom": "Ada"})).await;
+    let slow = server.trigger("slow", json!({})).await;
 
-    let ok = find(&completions, "run_ok");
-    assert!(ok.ok);
-    assert_eq!(ok.output, Some(json!({"message": "Hello, Ada!"})));
-    assert_eq!(ok.snapshot_id, "s_run_ok");
-    let fails = find(&completions, "run_fails");
-    assert!(!fails.ok && !fails.skip_retrying);
-    assert!(
-        matches!(&fails.error, Some(TaskRunError::BuiltInError { name, message, .. }) if name == "Error" && message == "failing on attempt 1")
-    );
-    assert!(find(&completions, "run_fatal").skip_retrying);
-    let panicked = find(&completions, "run_panics");
-    assert!(
-        matches!(&panicked.error, Some(TaskRunError::BuiltInError { name, message, .. }) if name == "Panic" && message == "task exploded")
-    );
-    assert_eq!(code(find(&completions, "run_unknown")), Some(ErrorCode::CouldNotFindTask));
-    let bad_input = find(&completions, "run_bad_input");
-    assert_eq!(code(bad_input), Some(ErrorCode::TaskInputError));
-    assert!(bad_input.skip_retrying);
-    assert_eq!(code(find(&completions, "run_slow")), Some(ErrorCode::MaxDurationExceeded));
+    let run = server.wait_finished(&ok).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("COMPLETED"), json!(1)), "{run}");
+    assert_eq!(run["output"], json!({"message": "Hello, Ada!"}));
 
-    stop.send(()).unwrap();
-    handle.await.unwrap().unwrap();
-    let registered = fake.registered.lock().clone().unwrap();
-    assert_eq!(registered.tasks.len(), 5);
-    assert_eq!(registered.tasks.iter().find(|t| t.id == "slow").unwrap().max_duration, Some(1));
-}
+    // Retried as the task's Retry says: two attempts, the error of the last one kept.
+    let run = server.wait_finished(&fails).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(2)), "{run}");
+    assert_eq!(error_of(&run), ("Error", "failing on attempt 2"));
 
-#[tokio::test]
-async fn a_heartbeat_cancel_stops_the_task_and_confirms_with_the_new_snapshot() {
-    let (url, fake) = Fake::start().await;
-    let (dropped, was_dropped) = oneshot::channel();
-    fake.heartbeat_actions.lock().insert("run_c".into(), (RunAction::Cancel, Some("s_cancelled".into())));
-    let (stop, handle) = start(worker(&url).task(forever(dropped)));
-    fake.push([run("run_c", "forever", json!(null))]);
-    let completions = fake.wait_for_completions(1).await;
-    assert_eq!(completions[0].snapshot_id, "s_cancelled");
-    assert_eq!(code(&completions[0]), Some(ErrorCode::TaskRunCancelled));
-    assert!(completions[0].skip_retrying);
-    was_dropped.await.expect("the task future was dropped");
+    // The default Retry allows three attempts; a fatal error ends the run at the first.
+    let run = server.wait_finished(&fatal).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(1)), "{run}");
+    assert_eq!(error_of(&run), ("Error", "no point retrying"));
+
+    // A panic fails its attempt only: the run is retried, and the worker goes on.
+    let run = server.wait_finished(&panics).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(2)), "{run}");
+    assert_eq!(error_of(&run), ("Panic", "task exploded"));
+
+    // A payload that does not decode fails the run at once, despite three attempts allowed.
+    let run = server.wait_finished(&bad_input).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(1)), "{run}");
+    assert_eq!(error_of(&run).0, "TASK_INPUT_ERROR");
+    assert!(error_of(&run).1.contains("missing field `name`"), "{run}");
+
+    let run = server.wait_finished(&slow).await;
+    assert_eq!(run["status"], json!("TIMED_OUT"), "{run}");
+    assert_eq!(error_of(&run).0, "MAX_DURATION_EXCEEDED");
+
+    let after = server.trigger("hello", json!({"name": "Bo"})).await;
+    assert_eq!(server.wait_finished(&after).await["output"], json!({"message": "Hello, Bo!"}));
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
 
 #[tokio::test]
-async fn a_heartbeat_stop_drops_the_attempt_without_completing_it() {
-    let (url, fake) = Fake::start().await;
-    let (dropped, was_dropped) = oneshot::channel();
-    fake.heartbeat_actions.lock().insert("run_s".into(), (RunAction::Stop, None));
-    let (stop, handle) = start(worker(&url).task(forever(dropped)));
-    fake.push([run("run_s", "forever", json!(null))]);
-    was_dropped.await.expect("the task future was dropped");
-    // Completions are sent in order, so once a later run's arrives an earlier one would have too.
-    fake.push([run("run_after", "hello", json!({"name": "Bo"}))]);
-    let completions = fake.wait_for_completions(1).await;
-    assert_eq!(completions.iter().map(|c| c.run_id.as_str()).collect::<Vec<_>>(), ["run_after"]);
+async fn an_output_the_server_refuses_as_too_large_fails_the_run() {
+    // Encoding and sending the output takes seconds in a debug build, during which a finished
+    // attempt sends no heartbeats; a long executing timeout keeps the run from stalling meanwhile.
+    let server = TestServer::start_with(|config| config.engine.timeouts.executing = Duration::from_secs(60)).await;
+    // The server takes worker requests of up to 64 MiB; this output alone is larger.
+    let huge = Task::new("huge", |_ctx, _: Value| async { Ok::<_, TaskError>("x".repeat(65 << 20)) });
+    let (stop, handle) = start(server.worker().task(huge));
+    let id = server.trigger("huge", json!(null)).await;
+    let run = server.wait_finished(&id).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(1)), "{run}");
+    assert_eq!(error_of(&run).0, "TASK_OUTPUT_ERROR");
+    assert!(error_of(&run).1.contains("status 413"), "{run}");
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
 
 #[tokio::test]
-async fn a_completion_made_stale_by_a_cancel_is_sent_again_as_a_cancellation() {
-    let (url, fake) = Fake::start().await;
-    fake.stale_once.lock().insert("run_x".into(), pending_cancel("s_pending_cancel"));
-    let (stop, handle) = start(worker(&url));
-    fake.push([run("run_x", "hello", json!({"name": "Cy"}))]);
-    let completions = fake.wait_for_completions(2).await;
-    assert!(completions[0].ok);
-    assert_eq!(completions[1].snapshot_id, "s_pending_cancel");
-    assert_eq!(code(&completions[1]), Some(ErrorCode::TaskRunCancelled));
+async fn cancelling_a_run_stops_its_task_and_the_run_ends_cancelled() {
+    // The worker hears of the cancel from its next heartbeat, within 500 ms. Were the cancel
+    // not confirmed, the run would end only after the 60 s pending-cancel timeout.
+    let server = TestServer::start().await;
+    let Forever { task, started, dropped } = forever();
+    let (stop, handle) = start(server.worker().task(task));
+    let id = server.trigger("forever", json!(null)).await;
+    signalled(started, "the attempt started").await;
+    server.api.cancel(&id).await.unwrap();
+    signalled(dropped, "the task future was dropped").await;
+    let run = server.wait_status(&id, "CANCELED").await;
+    assert_eq!(run["attemptCount"], json!(1));
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
 
 #[tokio::test]
-async fn registration_is_retried_and_repeated_when_the_server_forgets_the_worker() {
-    let (url, fake) = Fake::start().await;
-    fake.register_failures.store(2, std::sync::atomic::Ordering::SeqCst);
-    fake.forget_worker.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (stop, handle) = start(worker(&url));
-    fake.push([run("run_1", "hello", json!({"name": "Di"}))]);
-    fake.wait_for_completions(1).await;
-    assert_eq!(fake.registrations.load(std::sync::atomic::Ordering::SeqCst), 2);
+async fn a_run_cancelled_while_its_attempt_finishes_ends_cancelled() {
+    // Heartbeats every 5 s: the attempt below finishes long before the first one, so the worker
+    // learns of the cancel only from the answer to its completion.
+    let server = TestServer::start_with(|config| config.engine.timeouts.executing = Duration::from_secs(20)).await;
+    let api = server.api.clone();
+    let returned = Arc::new(AtomicUsize::new(0));
+    let task = Task::new("cancels-itself", {
+        let returned = Arc::clone(&returned);
+        move |ctx: TaskContext, _: Value| {
+            let (api, returned) = (api.clone(), Arc::clone(&returned));
+            async move {
+                api.cancel(ctx.run_id()).await.map_err(TaskError::new)?;
+                returned.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, TaskError>(json!("done anyway"))
+            }
+        }
+    });
+    let (stop, handle) = start(server.worker().task(task));
+    let id = server.trigger("cancels-itself", json!(null)).await;
+    // Without a confirmation the run would wait for the 60 s pending-cancel timeout.
+    let run = server.wait_status(&id, "CANCELED").await;
+    assert!(run.get("output").is_none(), "{run}");
+    assert_eq!(returned.load(Ordering::SeqCst), 1, "the task ran to its end");
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_attempt_that_stalled_is_stopped_and_its_slot_reused() {
+    // The server declares attempts stalled after 50 ms without a heartbeat, but the worker sends
+    // heartbeats at most every 100 ms, so its attempt stalls; its next heartbeat is answered STOP.
+    let server = TestServer::start_with(|config| {
+        config.engine.timeouts.executing = Duration::from_millis(50);
+        config.sweep_interval = Duration::from_millis(20);
+    })
+    .await;
+    let Forever { task, started, dropped } = forever();
+    let worker = server.worker().concurrency(1).task(task).task(Task::new("hello", hello));
+    let (stop, handle) = start(worker);
+    let id = server.trigger("forever", json!(null)).await;
+    signalled(started, "the attempt started").await;
+    signalled(dropped, "the task future was dropped").await;
+    let run = server.wait_finished(&id).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("FAILED"), json!(1)), "{run}");
+    assert_eq!(error_of(&run).0, "TASK_RUN_STALLED_EXECUTING");
+    // The worker's only slot is free again. (Should this quick run stall too, it is retried.)
+    let next = server.trigger("hello", json!({"name": "Cy"})).await;
+    assert_eq!(server.wait_finished(&next).await["status"], json!("COMPLETED"));
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn registration_waits_for_the_server_and_is_repeated_when_the_server_forgets_the_worker() {
+    let logs = Logs::capture();
+    let address = free_address();
+    let (stop, handle) = start(Worker::new(format!("http://{address}"), support::KEY).task(Task::new("hello", hello)));
+    logs.wait_for("could not register with the server; retrying").await;
+
+    let first = TestServer::start_with(|config| config.listen = address).await;
+    let id = first.trigger("hello", json!({"name": "Di"})).await;
+    assert_eq!(first.wait_finished(&id).await["status"], json!("COMPLETED"));
+    first.stop().await;
+
+    // A server on a new data directory has never heard of the worker and answers it 404.
+    let second = TestServer::start_with(|config| config.listen = address).await;
+    let id = second.trigger("hello", json!({"name": "Ed"})).await;
+    assert_eq!(second.wait_finished(&id).await["status"], json!("COMPLETED"));
+    logs.wait_for("the server does not know this worker; registering again").await;
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_an_error_naming_the_call() {
-    let (url, _fake) = Fake::start().await;
-    let result = Worker::new(&url, "tr_dev_wrong").run_until(std::future::pending()).await;
+    let server = TestServer::start().await;
+    let result = Worker::new(&server.url, "tr_prod_wrongwrongwrongwrong").run_until(std::future::pending()).await;
     assert!(matches!(result, Err(Error::Rejected { call: "register", status: 401, .. })), "{result:?}");
 }
 
 #[tokio::test]
 async fn shutdown_lets_attempts_in_progress_finish_and_sends_their_completions() {
-    let (url, fake) = Fake::start().await;
+    let logs = Logs::capture();
+    let server = TestServer::start().await;
     let gate = Arc::new(Notify::new());
     let (started, has_started) = oneshot::channel();
-    let started = Arc::new(parking_lot::Mutex::new(Some(started)));
+    let started = Arc::new(Mutex::new(Some(started)));
     let task = Task::new("gated", {
         let gate = Arc::clone(&gate);
         move |_ctx, _: Value| {
@@ -213,69 +303,141 @@ async fn shutdown_lets_attempts_in_progress_finish_and_sends_their_completions()
             }
         }
     });
-    let (stop, handle) = start(worker(&url).task(task));
-    fake.push([run("run_g", "gated", json!(null))]);
-    has_started.await.unwrap();
+    let (stop, handle) = start(server.worker().task(task));
+    let id = server.trigger("gated", json!(null)).await;
+    signalled(has_started, "the attempt started").await;
     stop.send(()).unwrap();
+    logs.wait_for("stopped taking runs; waiting for attempts in progress").await;
     // The worker cannot return while the attempt waits at the gate, within the 30 s grace.
-    fake.wait_for_heartbeat("run_g").await;
     assert!(!handle.is_finished());
     gate.notify_one();
     handle.await.unwrap().unwrap();
-    let completions = fake.completions.lock().clone();
-    assert_eq!(completions.len(), 1);
-    assert_eq!(completions[0].output, Some(json!("done")));
+    // The completion was sent before the worker returned.
+    let run = server.run(&id).await;
+    assert_eq!((run["status"].clone(), run["output"].clone()), (json!("COMPLETED"), json!("done")), "{run}");
 }
 
 #[tokio::test]
 async fn attempts_still_running_after_the_grace_period_are_stopped_without_completing() {
-    let (url, fake) = Fake::start().await;
-    let (dropped, was_dropped) = oneshot::channel();
-    let worker = worker(&url).task(forever(dropped)).shutdown_grace(Duration::from_millis(100));
-    let (stop, handle) = start(worker);
-    fake.push([run("run_f", "forever", json!(null))]);
-    fake.wait_for_heartbeat("run_f").await;
+    let server = TestServer::start_with(|config| config.engine.timeouts.executing = Duration::from_secs(1)).await;
+    let Forever { task, started, dropped } = forever();
+    let (stop, handle) = start(server.worker().task(task).shutdown_grace(Duration::from_millis(100)));
+    let id = server.trigger("forever", json!(null)).await;
+    signalled(started, "the attempt started").await;
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
-    was_dropped.await.expect("the task future was dropped");
-    assert!(fake.completions.lock().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn noop_runs_are_drained_in_batches() {
-    // STINT_BENCH_RUNS=20000 turns this into the throughput benchmark; it prints, never asserts
-    // timing.
-    let total: usize = std::env::var("STINT_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000);
-    let (url, fake) = Fake::start().await;
-    fake.push((0..total).map(|i| run(&format!("run_{i}"), "noop", json!(null))));
-    let worker = worker(&url)
-        .concurrency(50)
-        .task(Task::new("noop", |_ctx, _: Value| async { Ok::<_, TaskError>(()) }).retry(Retry::never()));
-    let began = Instant::now();
-    let (stop, handle) = start(worker);
-    let completions = fake.wait_for_completions(total).await;
-    let elapsed = began.elapsed();
-    stop.send(()).unwrap();
-    handle.await.unwrap().unwrap();
-    // A null output arrives as no output, which the protocol reads as null.
-    assert!(completions.iter().all(|c| c.ok && c.output.is_none()));
-    assert!(fake.max_runs_seen.load(std::sync::atomic::Ordering::SeqCst) <= 50);
-    let batches = fake.completion_batches.lock().len();
-    let dequeues = fake.dequeue_calls.load(std::sync::atomic::Ordering::SeqCst);
-    println!(
-        "{total} noop runs in {:.3}s: {:.0} runs/s, {dequeues} dequeue calls, {batches} completion calls",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
-    );
+    signalled(dropped, "the task future was dropped").await;
+    assert_eq!(server.run(&id).await["status"], json!("EXECUTING"), "nothing was reported");
+    // The server takes over once the heartbeats have stopped.
+    let run = server.wait_finished(&id).await;
+    assert_eq!(error_of(&run).0, "TASK_RUN_STALLED_EXECUTING", "{run}");
 }
 
 #[tokio::test]
 async fn dropping_the_run_future_stops_the_worker_and_its_attempts() {
-    let (url, fake) = Fake::start().await;
-    let (dropped, was_dropped) = oneshot::channel();
-    let handle = tokio::spawn(worker(&url).task(forever(dropped)).run_until(std::future::pending()));
-    fake.push([run("run_d", "forever", json!(null))]);
-    fake.wait_for_heartbeat("run_d").await;
+    let server = TestServer::start().await;
+    let Forever { task, started, dropped } = forever();
+    let handle = tokio::spawn(server.worker().task(task).run_until(std::future::pending()));
+    server.trigger("forever", json!(null)).await;
+    signalled(started, "the attempt started").await;
     handle.abort();
-    was_dropped.await.expect("the task future was dropped");
+    signalled(dropped, "the task future was dropped").await;
+}
+
+#[tokio::test]
+async fn an_idle_worker_stops_at_once_when_asked() {
+    let server = TestServer::start().await;
+    // The default dequeue wait is 10 s; only the disconnect ends the call in flight sooner.
+    let (stop, handle) = start(server.worker().task(Task::new("hello", hello)));
+    // Once a run has completed, the worker has taken it and is waiting in its next dequeue call.
+    let id = server.trigger("hello", json!({"name": "Flo"})).await;
+    assert_eq!(server.wait_finished(&id).await["status"], json!("COMPLETED"));
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(2), "the worker took {took:?} to stop");
+}
+
+#[tokio::test]
+async fn a_stopping_worker_finishes_every_run_its_last_dequeue_took() {
+    // Each worker is stopped just as a run is triggered: either its disconnect reaches the server
+    // first and the run stays queued, or its dequeue call in flight took the run, which it then
+    // must execute and complete before returning. Never is a run left executing.
+    let server = TestServer::start().await;
+    let (mut taken, mut left) = (0, 0);
+    for round in 0..20 {
+        let logs = Logs::capture();
+        let (stop, handle) = start(server.worker().task(Task::new("hello", hello)));
+        logs.wait_for("registered with the server").await;
+        let (id, ()) = tokio::join!(server.trigger("hello", json!({"name": format!("round {round}")})), async {
+            stop.send(()).unwrap();
+        });
+        handle.await.unwrap().unwrap();
+        match server.run(&id).await["status"].as_str() {
+            Some("COMPLETED") => taken += 1,
+            Some("QUEUED") => left += 1,
+            other => panic!("round {round}: the run is {other:?} after its worker stopped"),
+        }
+    }
+    println!("of 20 runs triggered as their worker stopped, {taken} were taken and completed, {left} left queued");
+}
+
+#[tokio::test]
+async fn a_worker_stops_promptly_while_its_server_is_down() {
+    let server = TestServer::start().await;
+    let (stop, handle) = start(server.worker().task(Task::new("hello", hello)));
+    let id = server.trigger("hello", json!({"name": "Gil"})).await;
+    assert_eq!(server.wait_finished(&id).await["status"], json!("COMPLETED"));
+    server.stop().await;
+    // Neither the disconnect nor the dequeue call can reach the server now.
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(2), "the worker took {took:?} to stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_are_drained_within_the_worker_concurrency() {
+    // STINT_BENCH_RUNS=20000 turns this into a throughput benchmark against the real server; it
+    // prints, never asserts timing.
+    let total: usize = std::env::var("STINT_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
+    let server = TestServer::start().await;
+    let mut ids = Vec::with_capacity(total);
+    for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
+        let triggers = chunk.iter().map(|i| server.trigger("noop", json!(i)));
+        ids.extend(futures::future::join_all(triggers).await);
+    }
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let noop = Task::new("noop", {
+        let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+        move |_ctx, _: Value| {
+            let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+            async move {
+                most.fetch_max(in_flight.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, TaskError>(())
+            }
+        }
+    });
+    let began = Instant::now();
+    let (stop, handle) = start(server.worker().concurrency(50).task(noop.retry(Retry::never())));
+    let last = ids.last().expect("at least one run");
+    server.wait_finished(last).await;
+    let elapsed = began.elapsed();
+    for id in &ids {
+        let run = server.wait_finished(id).await;
+        assert_eq!(run["status"], json!("COMPLETED"), "{run}");
+    }
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+    assert!(most.load(Ordering::SeqCst) <= 50, "{} attempts ran at once", most.load(Ordering::SeqCst));
+    println!(
+        "{total} noop runs in {:.3}s: {:.0} runs/s through the real server",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
 }

@@ -158,6 +158,24 @@ mod tests {
         assert_eq!(error.code(), Some(ErrorCode::MaxDurationExceeded));
     }
 
+    #[tokio::test]
+    async fn a_run_of_a_task_this_worker_lacks_fails_without_retries() {
+        // A server hands a worker only runs of tasks it registered, so this guards against a
+        // server that strays; nothing here calls it.
+        let api = super::super::api::Api::new("http://127.0.0.1:9", "tr_dev_x").unwrap();
+        let request =
+            stint_protocol::worker::RegisterRequest { version: "0.0.0".into(), sdk_version: None, tasks: Vec::new() };
+        let session = super::super::session::Session::new(api, request);
+        let shared = Arc::new(Shared::new(session, std::collections::HashMap::new(), 1, Duration::ZERO));
+        let slot = Arc::clone(&shared.slots).try_acquire_owned().unwrap();
+        start(&shared, dequeued("nobody", 1, Value::Null), slot);
+        let queued = shared.completions.take_batch();
+        assert_eq!(queued.len(), 1);
+        assert!(!queued[0].ok && queued[0].skip_retrying);
+        assert_eq!(queued[0].error.as_ref().and_then(TaskRunError::code), Some(ErrorCode::CouldNotFindTask));
+        assert_eq!(shared.slots.available_permits(), 1, "the slot is free again");
+    }
+
     #[test]
     fn panic_payloads_become_messages() {
         assert_eq!(panic_message(&"static"), "static");

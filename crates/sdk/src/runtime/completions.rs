@@ -45,7 +45,7 @@ impl Completions {
     }
 
     /// Takes up to [`MAX_BATCH`] completions, oldest first.
-    fn take_batch(&self) -> Vec<Completion> {
+    pub(crate) fn take_batch(&self) -> Vec<Completion> {
         let mut pending = self.pending.lock();
         if pending.len() <= MAX_BATCH { std::mem::take(&mut *pending) } else { pending.drain(..MAX_BATCH).collect() }
     }

@@ -1,19 +1,24 @@
 //! Taking runs: whenever concurrency slots are free, ask the server for that many runs and start
-//! each as soon as it arrives.
+//! each as soon as it arrives; at shutdown, disconnect so the call in flight is answered at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::IgnoredAny;
 use stint_protocol::worker::{DequeueRequest, DequeueResponse};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::session::CallFailure;
+use super::api::CallError;
+use super::backoff::Backoff;
+use super::session::{CallFailure, retry_after};
 use super::{Shared, attempt};
 
 /// Most runs the server hands out in one call.
 const MAX_RUNS: usize = 1_000;
 /// Time allowed for an answer beyond the long-poll wait.
 const ANSWER_MARGIN: Duration = Duration::from_secs(30);
+/// How long one disconnect call may take.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Takes runs until the worker is stopping. One call is in flight at a time: slots that free up
 /// meanwhile are asked for together by the next call, which keeps calls few and large (a second
@@ -21,7 +26,9 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(30);
 ///
 /// Stopping ends the loop between calls, never during one: the server may already have started
 /// attempts for a call in flight, and dropping its answer would leave those runs stuck until
-/// they stall. The runs it brings are started like any others.
+/// they stall. The runs it brings are started like any others. A stopping worker
+/// [disconnects](disconnect), so the call in flight is answered at once rather than at the end
+/// of its wait.
 pub(crate) async fn dequeue_loop(shared: Arc<Shared>) {
     loop {
         let first = tokio::select! {
@@ -75,5 +82,39 @@ async fn take_runs(shared: &Arc<Shared>, mut slots: OwnedSemaphorePermit) {
             continue;
         };
         attempt::start(shared, run, slot);
+    }
+}
+
+/// Tells the server that this worker takes no more runs: its dequeue call in flight is answered
+/// at once, with the runs it took if any, and later calls take nothing. Retried with backoff while
+/// the server cannot be reached or is unavailable, so the caller bounds it; without it the call in
+/// flight merely runs to the end of its wait.
+pub(crate) async fn disconnect(shared: &Shared) {
+    let mut backoff = Backoff::default();
+    let mut failures = 0_u32;
+    loop {
+        let body = serde_json::json!({});
+        let (_, answer) = shared.session.post::<_, IgnoredAny>("disconnect", &body, DISCONNECT_TIMEOUT).await;
+        let error = match answer {
+            Ok(_) => {
+                tracing::debug!("disconnected; the server answers the dequeue call in flight now");
+                return;
+            }
+            // A server that does not know the worker has no dequeue call of it waiting.
+            Err(CallError::UnknownWorker(_)) => return,
+            Err(CallError::Rejected { status, message }) => {
+                tracing::warn!(status, %message, "the server refused to disconnect the worker");
+                return;
+            }
+            Err(error) => error,
+        };
+        let delay = backoff.next_delay_honouring(retry_after(&error));
+        failures += 1;
+        if failures == 1 {
+            tracing::warn!(%error, retry_in = ?delay, "could not disconnect; the dequeue call in flight may wait out its wait");
+        } else {
+            tracing::debug!(%error, retry_in = ?delay, "could not disconnect; retrying");
+        }
+        tokio::time::sleep(delay).await;
     }
 }

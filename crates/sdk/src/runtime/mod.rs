@@ -1,5 +1,7 @@
 //! The worker's runtime: register, then take runs, run them, send heartbeats and completions
-//! until asked to stop, then stop gracefully.
+//! until asked to stop, then stop gracefully: disconnect so the server answers the dequeue call
+//! in flight at once, let the attempts in progress finish within the grace period, and send the
+//! last completions.
 //!
 //! Four kinds of tokio task share one [`Shared`]: the dequeue loop, one task per attempt, the
 //! heartbeat loop and the completion flusher. Concurrency is a semaphore of slots: a dequeue call
@@ -70,6 +72,26 @@ pub(crate) struct TaskEntry {
 }
 
 impl Shared {
+    /// The shared state of a worker that has not started anything yet.
+    pub(crate) fn new(
+        session: Session,
+        tasks: HashMap<String, TaskEntry>,
+        concurrency: usize,
+        dequeue_wait: Duration,
+    ) -> Shared {
+        Shared {
+            session,
+            tasks,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            running: Running::default(),
+            completions: Completions::default(),
+            dequeue_wait,
+            stopping: CancellationToken::new(),
+            halt: CancellationToken::new(),
+            failure: Mutex::new(None),
+        }
+    }
+
     /// Records an error that makes the worker stop, and starts stopping. The first error wins.
     pub(crate) fn fail(&self, error: crate::Error) {
         self.failure.lock().get_or_insert(error);
@@ -107,17 +129,8 @@ pub(crate) async fn run(
             return Err(crate::Error::Config(format!("two tasks have the identifier \"{}\"", task.id)));
         }
     }
-    let shared = Arc::new(Shared {
-        session: Session::new(api::Api::new(&settings.api_url, &settings.secret_key)?, request),
-        tasks: entries,
-        slots: Arc::new(Semaphore::new(settings.concurrency)),
-        running: Running::default(),
-        completions: Completions::default(),
-        dequeue_wait: settings.dequeue_wait,
-        stopping: CancellationToken::new(),
-        halt: CancellationToken::new(),
-        failure: Mutex::new(None),
-    });
+    let session = Session::new(api::Api::new(&settings.api_url, &settings.secret_key)?, request);
+    let shared = Arc::new(Shared::new(session, entries, settings.concurrency, settings.dequeue_wait));
 
     let shutdown = async {
         shutdown.await;
@@ -155,7 +168,14 @@ pub(crate) async fn run(
         () = shared.stopping.cancelled() => {}
     }
 
-    drain(&shared, dequeuer, concurrency, settings.shutdown_grace).await;
+    // Disconnecting makes the server answer the dequeue call in flight now rather than at the end
+    // of its wait. It matters only until the dequeue loop has ended, so the drain bounds it.
+    let drained = drain(&shared, dequeuer, concurrency, settings.shutdown_grace);
+    tokio::pin!(drained);
+    tokio::select! {
+        () = &mut drained => {}
+        () = dequeue::disconnect(&shared) => drained.await,
+    }
     heartbeats.abort();
     flush_remaining(&shared, flusher, settings.shutdown_grace).await;
     tracing::info!("worker stopped");
@@ -179,9 +199,9 @@ impl Drop for Abandon {
     }
 }
 
-/// Lets the dequeue calls in flight and the attempts in progress finish within `grace`, then
-/// stops whatever is left without completing it: the server retries those runs once their
-/// heartbeats stop.
+/// Lets the dequeue call in flight (answered at once after a disconnect) and the attempts in
+/// progress, including any that call brought, finish within `grace`, then stops whatever is left
+/// without completing it: the server retries those runs once their heartbeats stop.
 async fn drain(shared: &Shared, mut dequeuer: tokio::task::JoinHandle<()>, concurrency: u32, grace: Duration) {
     let deadline = Instant::now() + grace;
     tracing::info!(grace = ?grace, "stopped taking runs; waiting for attempts in progress");

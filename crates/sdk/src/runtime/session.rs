@@ -126,9 +126,9 @@ impl Session {
         (registration.generation, self.api.post(&path, body, timeout).await)
     }
 
-    /// POSTs until the server answers: registers again on 404, and waits with backoff (or as
-    /// long as `Retry-After` says) after connection errors and unavailability, until `give_up`
-    /// fires.
+    /// POSTs until the server answers: registers again on 404 unless `give_up` has fired, and
+    /// waits with backoff (or as long as `Retry-After` says) after connection errors and
+    /// unavailability, until `give_up` fires.
     pub(crate) async fn post_until_answered<B, R>(
         &self,
         action: &'static str,
@@ -145,6 +145,9 @@ impl Session {
             let (generation, answer) = self.post(action, body, timeout).await;
             let error = match answer {
                 Ok(response) => return Ok(response),
+                // A fresh registration would not be disconnected, so a dequeue call of a stopping
+                // worker made under it would wait out its whole wait.
+                Err(CallError::UnknownWorker(_)) if give_up.is_cancelled() => return Err(CallFailure::GaveUp),
                 Err(CallError::UnknownWorker(message)) => {
                     tracing::warn!(call = action, %message, "the server does not know this worker; registering again");
                     self.ensure_registered(generation, give_up).await?;
@@ -164,7 +167,7 @@ impl Session {
 }
 
 /// The delay the server asked for, if any.
-fn retry_after(error: &CallError) -> Option<Duration> {
+pub(crate) fn retry_after(error: &CallError) -> Option<Duration> {
     match error {
         CallError::Unavailable { retry_after, .. } => *retry_after,
         _ => None,

@@ -1,250 +1,193 @@
-//! A fake Stint server speaking the worker protocol from memory, scripted by each test, so the
-//! SDK's runtime loop can be tested without the real server.
+//! The real Stint server, started in-process for each test on its own temporary data directory and
+//! port with a known key, and a record of the SDK's log events, which is how a test sees what a
+//! worker is doing without a fake server.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
-use stint_sdk::protocol::types::ExecutionStatus;
-use stint_sdk::protocol::worker::{
-    CompleteRequest, CompleteResponse, Completion, CompletionOutcome, CompletionResult, DequeueRequest,
-    DequeueResponse, DequeuedRun, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
-    RegisterResponse, RunAction, RunRef, SnapshotRef,
-};
-use tokio::sync::Notify;
+use serde_json::Value;
+use stint_sdk::Worker;
+use stint_sdk::protocol::types::EnvironmentType;
+use stint_server::{Config, Server};
+use stint_testkit::Api;
+use tokio::sync::oneshot;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
-/// The key the fake server accepts.
-pub const KEY: &str = "tr_dev_test";
+/// The production key every test server accepts. Production, because there a stalled attempt is
+/// retried like a failed one; in development it ends the run `CANCELED`, as in Trigger.dev.
+pub const KEY: &str = "tr_prod_sdktestsdktestsdktest01";
+/// Keys of the other default environments, given so the server generates and prints none.
+const OTHER_KEYS: [(EnvironmentType, &str); 2] = [
+    (EnvironmentType::Development, "tr_dev_sdktestsdktestsdktest01"),
+    (EnvironmentType::Staging, "tr_stg_sdktestsdktestsdktest01"),
+];
+/// How long a test waits for a run or a log event before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// What the fake server has seen, and how it is told to answer.
-#[derive(Default)]
-pub struct Fake {
-    queue: Mutex<VecDeque<DequeuedRun>>,
-    queued: Notify,
-    /// Every completion received, in order.
-    pub completions: Mutex<Vec<Completion>>,
-    /// The size of each completion call.
-    pub completion_batches: Mutex<Vec<usize>>,
-    completed: Notify,
-    /// Every heartbeat received.
-    pub heartbeats: Mutex<Vec<Vec<RunRef>>>,
-    heartbeat_seen: Notify,
-    /// Answers to give to heartbeats, by run id.
-    pub heartbeat_actions: Mutex<HashMap<String, (RunAction, Option<String>)>>,
-    /// Runs whose next completion is answered STALE with this snapshot.
-    pub stale_once: Mutex<HashMap<String, SnapshotRef>>,
-    /// Registrations to refuse with 503 before accepting one.
-    pub register_failures: AtomicU32,
-    /// Registrations accepted.
-    pub registrations: AtomicU32,
-    /// The last registration body.
-    pub registered: Mutex<Option<RegisterRequest>>,
-    /// Answer the next dequeue with 404, as for a forgotten worker.
-    pub forget_worker: AtomicBool,
-    /// Largest `maxRuns` asked for.
-    pub max_runs_seen: AtomicU32,
-    /// Dequeue calls answered.
-    pub dequeue_calls: AtomicU32,
+/// A server serving in the background until stopped or dropped.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// A client of the public API with [`KEY`].
+    pub api: Api,
+    stop: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), stint_server::Error>>,
+    _dir: tempfile::TempDir,
 }
 
-impl Fake {
-    /// Starts a fake server; returns its URL and state.
-    pub async fn start() -> (String, Arc<Fake>) {
-        let fake = Arc::new(Fake::default());
-        let app = Router::new()
-            .route("/api/v1/workers/register", post(register))
-            .route("/api/v1/workers/{id}/dequeue", post(dequeue))
-            .route("/api/v1/workers/{id}/heartbeat", post(heartbeat))
-            .route("/api/v1/workers/{id}/complete", post(complete))
-            .with_state(Arc::clone(&fake));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, fake)
+impl TestServer {
+    /// A server with the settings of [`TestServer::start_with`].
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
     }
 
-    /// Queues runs for dequeue.
-    pub fn push(&self, runs: impl IntoIterator<Item = DequeuedRun>) {
-        self.queue.lock().extend(runs);
-        self.queued.notify_waiters();
+    /// A server on a free port of 127.0.0.1 whose attempts stall after 2 s without a heartbeat,
+    /// so it asks workers for a heartbeat every 500 ms and a cancel reaches them that quickly,
+    /// with a stall sweep every 100 ms; `adjust` changes these settings before it starts.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        install_recorder();
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = Config::new(dir.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.initial_keys = std::iter::once((EnvironmentType::Production, KEY))
+            .chain(OTHER_KEYS)
+            .map(|(kind, key)| (kind, key.to_string()))
+            .collect();
+        config.engine.timeouts.executing = Duration::from_secs(2);
+        config.sweep_interval = Duration::from_millis(100);
+        adjust(&mut config);
+        let server = Server::start(config).await.expect("the server starts");
+        let url = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer { api: Api::new(&url, KEY), url, stop, serving, _dir: dir }
     }
 
-    /// Waits until at least `n` completions arrived, failing the test after 20 s.
-    pub async fn wait_for_completions(&self, n: usize) -> Vec<Completion> {
-        let waiting = async {
-            loop {
-                let notified = self.completed.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.completions.lock().len() >= n {
-                    return self.completions.lock().clone();
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(20), waiting).await.expect("completions did not arrive in time")
+    /// A worker of this server with [`KEY`] and no tasks.
+    pub fn worker(&self) -> Worker {
+        Worker::new(&self.url, KEY)
     }
 
-    /// Waits until a heartbeat mentioning `run_id` arrived, failing the test after 20 s.
-    pub async fn wait_for_heartbeat(&self, run_id: &str) {
-        let waiting = async {
-            loop {
-                let notified = self.heartbeat_seen.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.heartbeats.lock().iter().flatten().any(|run| run.run_id == run_id) {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(20), waiting).await.expect("no heartbeat in time");
+    /// Stops serving and waits until the port is closed.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.serving.await.expect("the server task").expect("the server stops cleanly");
+    }
+
+    /// Triggers `task` with `payload`; returns the run id.
+    pub async fn trigger(&self, task: &str, payload: Value) -> String {
+        self.api.trigger(task, payload).await.unwrap_or_else(|error| panic!("triggering {task}: {error}"))
+    }
+
+    /// The run as `GET /api/v3/runs/{id}` shows it now.
+    pub async fn run(&self, id: &str) -> Value {
+        self.api.run(id).await.unwrap_or_else(|error| panic!("reading run {id}: {error}"))
+    }
+
+    /// Polls the run until its status is `status`, failing the test after [`PATIENCE`].
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        self.api.wait_until(id, PATIENCE, |run| run["status"] == status).await
+    }
+
+    /// Polls the run until it has ended, failing the test after [`PATIENCE`].
+    pub async fn wait_finished(&self, id: &str) -> Value {
+        self.api.wait_finished(id, PATIENCE).await
     }
 }
 
-/// A run of `task` with this payload; its snapshot id is `s_<run_id>`.
-pub fn run(run_id: &str, task: &str, payload: Value) -> DequeuedRun {
-    DequeuedRun {
-        run_id: run_id.into(),
-        snapshot_id: format!("s_{run_id}"),
-        task_identifier: task.into(),
-        attempt_number: 1,
-        max_attempts: 3,
-        payload,
-        payload_type: "application/json".into(),
-        tags: Vec::new(),
-        metadata: None,
-        queue: format!("task/{task}"),
-        concurrency_key: None,
-        max_duration: None,
-        is_test: false,
-        created_at: "2026-01-01T00:00:00Z".into(),
-    }
+/// A free port of 127.0.0.1, closed again, for a server to be started on later.
+pub fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a bound address")
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
-    let expected = format!("Bearer {KEY}");
-    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+/// The messages of the SDK's log events on this thread while it lives. A `#[tokio::test]` runs
+/// the worker's tasks on the test's thread, so this sees all of them.
+pub struct Logs {
+    messages: Arc<Mutex<Vec<String>>>,
 }
 
-fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong key"}))).into_response()
+thread_local! {
+    /// Where the recorder puts the events of this thread, if anywhere.
+    static CAPTURE: RefCell<Option<Arc<Mutex<Vec<String>>>>> = const { RefCell::new(None) };
 }
 
-async fn register(State(fake): State<Arc<Fake>>, headers: HeaderMap, Json(body): Json<RegisterRequest>) -> Response {
-    if !authorized(&headers) {
-        return unauthorized();
+impl Logs {
+    /// Starts recording.
+    pub fn capture() -> Logs {
+        install_recorder();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(Arc::clone(&messages)));
+        Logs { messages }
     }
-    let failures_left = fake.register_failures.load(Ordering::SeqCst);
-    if failures_left > 0 {
-        fake.register_failures.store(failures_left - 1, Ordering::SeqCst);
-        return (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "0")], Json(json!({"error": "busy"})))
-            .into_response();
-    }
-    let n = fake.registrations.fetch_add(1, Ordering::SeqCst) + 1;
-    *fake.registered.lock() = Some(body);
-    Json(RegisterResponse { worker_id: format!("worker_{n}"), heartbeat_interval_ms: 50 }).into_response()
-}
 
-async fn dequeue(
-    State(fake): State<Arc<Fake>>,
-    Path(_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<DequeueRequest>,
-) -> Response {
-    if !authorized(&headers) {
-        return unauthorized();
-    }
-    if fake.forget_worker.swap(false, Ordering::SeqCst) {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such worker"}))).into_response();
-    }
-    fake.max_runs_seen.fetch_max(body.max_runs, Ordering::SeqCst);
-    fake.dequeue_calls.fetch_add(1, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(body.wait_ms);
-    loop {
-        let notified = fake.queued.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let runs: Vec<DequeuedRun> = {
-            let mut queue = fake.queue.lock();
-            let n = queue.len().min(body.max_runs as usize);
-            queue.drain(..n).collect()
-        };
-        if !runs.is_empty() {
-            return Json(DequeueResponse { runs }).into_response();
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Json(DequeueResponse { runs: Vec::new() }).into_response();
+    /// Polls until an event whose message contains `text` was logged, failing the test after
+    /// [`PATIENCE`].
+    pub async fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.messages.lock().iter().any(|message| message.contains(text)) {
+            assert!(
+                Instant::now() < deadline,
+                "no log event containing {text:?} within {PATIENCE:?}; logged: {:#?}",
+                self.messages.lock()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-async fn heartbeat(
-    State(fake): State<Arc<Fake>>,
-    Path(_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<HeartbeatRequest>,
-) -> Response {
-    if !authorized(&headers) {
-        return unauthorized();
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = None);
     }
-    let actions = fake.heartbeat_actions.lock();
-    let runs = body
-        .runs
-        .iter()
-        .map(|run| {
-            let (action, snapshot_id) = actions.get(&run.run_id).cloned().unwrap_or((RunAction::Continue, None));
-            HeartbeatAction { run_id: run.run_id.clone(), action, snapshot_id }
-        })
-        .collect();
-    drop(actions);
-    fake.heartbeats.lock().push(body.runs);
-    fake.heartbeat_seen.notify_waiters();
-    Json(HeartbeatResponse { runs }).into_response()
 }
 
-async fn complete(
-    State(fake): State<Arc<Fake>>,
-    Path(_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<CompleteRequest>,
-) -> Response {
-    if !authorized(&headers) {
-        return unauthorized();
-    }
-    let results = body
-        .completions
-        .iter()
-        .map(|completion| match fake.stale_once.lock().remove(&completion.run_id) {
-            Some(current) => CompletionResult {
-                run_id: completion.run_id.clone(),
-                outcome: CompletionOutcome::Stale,
-                status: None,
-                current_snapshot: Some(current),
-            },
-            None => CompletionResult {
-                run_id: completion.run_id.clone(),
-                outcome: CompletionOutcome::RunFinished,
-                status: None,
-                current_snapshot: None,
-            },
-        })
-        .collect();
-    fake.completion_batches.lock().push(body.completions.len());
-    fake.completions.lock().extend(body.completions);
-    fake.completed.notify_waiters();
-    Json(CompleteResponse { results }).into_response()
+/// Installs the recorder as the process's subscriber, once. Every test calls this before anything
+/// logs: a subscriber per test (`set_default`) would not do, because tracing caches whether an
+/// event is wanted per call site for all threads, and a call site first reached on a thread
+/// without that subscriber is then skipped on every thread.
+fn install_recorder() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Recorder))
+            .expect("no other subscriber in the SDK's tests");
+    });
 }
 
-/// A snapshot in PENDING_CANCEL, as a server reports a run cancelled meanwhile.
-pub fn pending_cancel(id: &str) -> SnapshotRef {
-    SnapshotRef { id: id.into(), execution_status: ExecutionStatus::PendingCancel }
+/// Keeps the message of each event of the SDK, for the thread's [`Logs`] if it has one.
+struct Recorder;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        if !event.metadata().target().starts_with("stint_sdk") {
+            return;
+        }
+        let Some(messages) = CAPTURE.with(|capture| capture.borrow().clone()) else { return };
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        messages.lock().push(message.0);
+    }
+}
+
+/// An event's fields as text: values of fields named `message` (the format string's, and any
+/// field the event itself calls so) as they are, others as `name=value`.
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push_str("; ");
+        }
+        if field.name() == "message" {
+            self.0.push_str(&format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!("{}={value:?}", field.name()));
+        }
+    }
 }
