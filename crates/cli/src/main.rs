@@ -41,7 +41,13 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The bench driver is a client on one thread, as the peers' drivers are; it leaves the other
+    // core to the server and workers it starts.
+    let runtime = if matches!(cli.command, Command::Bench(_)) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+    };
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => server::run(args).await,

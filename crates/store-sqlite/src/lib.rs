@@ -103,9 +103,7 @@ impl Store for SqliteStore {
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
     let connection = Connection::open_with_flags(path, flags)
         .map_err(|e| Error::Unavailable(format!("opening {}: {e}", path.display())))?;
-    connection
-        .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;")
-        .map_err(codec::map_error)?;
+    connection.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;").map_err(codec::map_error)?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
 }

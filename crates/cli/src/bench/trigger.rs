@@ -1,54 +1,81 @@
 //! W1: trigger throughput, from one client awaiting each call and from many at once.
+//!
+//! Each client is one HTTP/1.1 connection driven by hyper's connection API, the leanest client
+//! at hand, so the figures measure the server rather than the client's own machinery.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use super::clock::monotonic_us;
 use super::server::KEY;
 
-/// A client of one bench server.
+/// Where triggers go, with idle connections to reuse.
 #[derive(Clone)]
 pub struct Trigger {
-    http: reqwest::Client,
-    url: String,
+    address: String,
+    idle: Arc<parking_lot::Mutex<Vec<Connection>>>,
+}
+
+/// One connection to the server.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
 }
 
 impl Trigger {
-    /// A client of the server at `url`.
+    /// A client of the server at `url` (`http://host:port`).
     pub fn new(url: &str) -> Trigger {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("HTTP client");
-        Trigger { http, url: format!("{url}/api/v1/tasks/noop/trigger") }
+        Trigger { address: url.trim_start_matches("http://").to_string(), idle: Arc::default() }
     }
 
-    /// Triggers one run of `noop` carrying `i`, the trigger time and a tenant, as the peers'
-    /// payload `{i, t, tenant}`.
+    /// Triggers one run on an idle connection, or a new one when none is idle.
     pub async fn one(&self, i: usize, tenant: &str) -> anyhow::Result<()> {
-        let body = json!({"payload": {"i": i, "t": monotonic_us(), "tenant": tenant}});
-        let response = self.http.post(&self.url).bearer_auth(KEY).json(&body).send().await?;
-        if !response.status().is_success() {
-            bail!("trigger answered {}: {}", response.status(), response.text().await.unwrap_or_default());
-        }
+        let idle = self.idle.lock().pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => self.connect().await?,
+        };
+        connection.trigger(i, tenant).await?;
+        self.idle.lock().push(connection);
         Ok(())
     }
 
-    /// Triggers `n` runs from `clients` concurrent clients, each awaiting its calls in turn, and
-    /// returns runs per second.
+    /// Opens a connection.
+    pub async fn connect(&self) -> anyhow::Result<Connection> {
+        let stream = tokio::net::TcpStream::connect(&self.address).await.context("connecting to the server")?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Connection { sender, host: self.address.clone() })
+    }
+
+    /// Triggers `n` runs from `clients` concurrent connections, each awaiting its calls in turn,
+    /// and returns runs per second.
     pub async fn many(&self, n: usize, clients: usize) -> anyhow::Result<f64> {
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut connections = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            connections.push(self.connect().await?);
+        }
+        let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            let (client, next) = (self.clone(), next.clone());
+        for mut connection in connections {
+            let next = next.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    client.one(i, "a").await?;
+                    connection.trigger(i, "a").await?;
                 }
             }));
         }
@@ -56,5 +83,26 @@ impl Trigger {
             task.await.context("a trigger client panicked")??;
         }
         Ok(n as f64 / started.elapsed().as_secs_f64())
+    }
+}
+
+impl Connection {
+    /// Triggers one run of `noop` carrying `i`, the trigger time and a tenant, as the peers'
+    /// payload `{i, t, tenant}`.
+    pub async fn trigger(&mut self, i: usize, tenant: &str) -> anyhow::Result<()> {
+        let body = json!({"payload": {"i": i, "t": monotonic_us(), "tenant": tenant}}).to_string();
+        let request = hyper::Request::post("/api/v1/tasks/noop/trigger")
+            .header("host", &self.host)
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("trigger answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(())
     }
 }
