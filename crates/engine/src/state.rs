@@ -24,7 +24,9 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
-    /// A copy of `run` moved to `status`/`run_status` with a new snapshot id, ready to edit.
+    /// A copy of `run` moved to `status`/`run_status` with a new snapshot id, out of its queue,
+    /// ready to edit. A run waits in its queue only while its current snapshot says so: putting
+    /// it back is the caller's explicit choice (`queue_score`).
     pub(crate) fn next(
         run: &RunRow,
         ids: &Ids,
@@ -37,6 +39,7 @@ impl Changes {
         next.execution_status = status;
         next.status = run_status;
         next.updated_at = now;
+        next.queue_score = None;
         next
     }
 
@@ -50,6 +53,11 @@ impl Changes {
         description: &str,
     ) -> Result<(), Error> {
         debug_assert!(!from.status.is_final(), "terminal runs never move");
+        debug_assert_eq!(
+            next.queue_score.is_some(),
+            next.execution_status == ExecutionStatus::Queued,
+            "a run waits in its queue exactly while it is queued"
+        );
         let snapshot = SnapshotRow {
             id: next.snapshot_id.clone(),
             run_id: next.id.clone(),

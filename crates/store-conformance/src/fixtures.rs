@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueItem, QueueRow, RunRow, SnapshotRow};
+use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, SnapshotRow};
 use stint_types::{
     EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId, Timestamp,
 };
@@ -67,7 +67,7 @@ pub fn queue(env_id: &EnvId, name: &str, limit: Option<u32>) -> QueueRow {
     }
 }
 
-/// A queued run of `task` in `queue`, with its first snapshot.
+/// A run of `task` waiting in `queue` with score `created_at`, with its first snapshot.
 pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, SnapshotRow) {
     let id = run_id();
     let snapshot = snapshot_id();
@@ -93,6 +93,7 @@ pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, Sna
         metadata: None,
         concurrency_key: None,
         priority_ms: 0,
+        queue_score: Some(created_at),
         is_test: false,
         machine: None,
         worker_id: None,
@@ -119,25 +120,15 @@ pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, Sna
     (run, snapshot)
 }
 
-/// The queue entry of a run.
-pub fn item(run: &RunRow, score: i64) -> QueueItem {
-    QueueItem {
-        run_id: run.id.clone(),
-        queue_id: run.queue_id.clone(),
-        env_id: run.env_id.clone(),
-        task_id: run.task_id.clone(),
-        score,
-        concurrency_key: run.concurrency_key.clone(),
-    }
-}
-
-/// The next state of `run`: a new snapshot with `status`, and the snapshot row for it.
+/// The next state of `run`: a new snapshot with `status`, out of its queue, and the snapshot row
+/// for it.
 pub fn moved(run: &RunRow, status: ExecutionStatus, run_status: RunStatus, at: i64) -> (RunRow, SnapshotRow) {
     let mut next = run.clone();
     next.snapshot_id = snapshot_id();
     next.execution_status = status;
     next.status = run_status;
     next.updated_at = Timestamp(at);
+    next.queue_score = None;
     let snapshot = SnapshotRow {
         id: next.snapshot_id.clone(),
         run_id: run.id.clone(),

@@ -23,7 +23,7 @@ macro_rules! conformance_tests {
             tenancy::duplicate_key_is_refused,
             queues::take_orders_by_score_and_respects_max_score,
             queues::heads_and_take_filter_by_task,
-            queues::remove_and_running_counts,
+            queues::running_counts_and_limits,
             queues::duplicate_queue_name_is_refused,
             runs::insert_get_round_trip,
             runs::transition_is_fenced,

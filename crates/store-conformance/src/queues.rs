@@ -1,9 +1,9 @@
-//! Queues and the runs waiting in them.
+//! Queues, and the runs waiting in them.
 
 use std::sync::Arc;
 
 use stint_store::{Error, QueueRow, RunRow, Store, StoreExt};
-use stint_types::EnvId;
+use stint_types::{EnvId, ExecutionStatus, RunId, RunStatus};
 
 use crate::fixtures;
 
@@ -12,29 +12,32 @@ async fn add_queue(store: &Arc<dyn Store>, queue: &QueueRow) {
     store.write(move |tx| Box::pin(async move { tx.queue_insert(&queue).await })).await.unwrap();
 }
 
-/// Inserts a queued run and its queue entry with `score`.
+/// Inserts a run waiting in `queue` with `score`.
 async fn enqueue(store: &Arc<dyn Store>, queue: &QueueRow, task: &str, score: i64) -> RunRow {
     let (run, snapshot) = fixtures::queued_run(queue, task, score);
-    let item = fixtures::item(&run, score);
     let stored = run.clone();
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.run_insert(&run, &snapshot).await?;
-                tx.queue_push(&item).await
-            })
-        })
-        .await
-        .unwrap();
+    store.write(move |tx| Box::pin(async move { tx.run_insert(&run, &snapshot).await })).await.unwrap();
     stored
 }
 
-fn tasks(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
+/// Moves a run on, out of its queue.
+async fn leave(store: &Arc<dyn Store>, run: &RunRow) {
+    let (next, snapshot) = fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 1);
+    let expected = run.snapshot_id.clone();
+    store.write(move |tx| Box::pin(async move { tx.run_transition(&expected, &next, &snapshot).await })).await.unwrap();
 }
 
-/// `queue_take` returns the lowest scores first, never one above `max_score`, and removes what it
-/// returns.
+async fn take(store: &Arc<dyn Store>, queue: &QueueRow, tasks: &[&str], max_score: i64, limit: u32) -> Vec<RunId> {
+    let (id, tasks): (_, Vec<String>) = (queue.id.clone(), tasks.iter().map(|s| s.to_string()).collect());
+    let runs = store
+        .read(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks, max_score, limit).await }))
+        .await
+        .unwrap();
+    runs.into_iter().map(|r| r.id).collect()
+}
+
+/// `queue_take` returns the lowest scores first, never one above `max_score`; a run stays queued
+/// until a transition takes it out.
 pub async fn take_orders_by_score_and_respects_max_score(store: Arc<dyn Store>) {
     let env = fixtures::env_id();
     let queue = fixtures::queue(&env, "task/a", None);
@@ -53,28 +56,17 @@ pub async fn take_orders_by_score_and_respects_max_score(store: Arc<dyn Store>) 
         .unwrap();
     assert_eq!(ready, (false, true), "ready means a score at most the bound");
 
-    let id = queue.id.clone();
-    let taken = store
-        .write(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks(&["a"]), 1_000, 2).await }))
-        .await
-        .unwrap();
-    let ids: Vec<_> = taken.iter().map(|i| i.run_id.clone()).collect();
-    assert_eq!(ids, vec![early.id, middle.id]);
-    assert_eq!(taken[0].score, 100);
-
-    let id = queue.id.clone();
-    let rest = store
-        .write(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks(&["a"]), 1_000, 10).await }))
-        .await
-        .unwrap();
-    assert_eq!(rest.iter().map(|i| i.run_id.clone()).collect::<Vec<_>>(), vec![late.id]);
-
-    let id = queue.id.clone();
-    let all = store
-        .write(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks(&["a"]), i64::MAX, 10).await }))
-        .await
-        .unwrap();
-    assert_eq!(all.iter().map(|i| i.run_id.clone()).collect::<Vec<_>>(), vec![future.id]);
+    assert_eq!(take(&store, &queue, &["a"], 1_000, 2).await, vec![early.id.clone(), middle.id.clone()]);
+    assert_eq!(
+        take(&store, &queue, &["a"], 1_000, 2).await,
+        vec![early.id.clone(), middle.id.clone()],
+        "taking does not remove"
+    );
+    leave(&store, &early).await;
+    leave(&store, &middle).await;
+    assert_eq!(take(&store, &queue, &["a"], 1_000, 10).await, vec![late.id.clone()]);
+    leave(&store, &late).await;
+    assert_eq!(take(&store, &queue, &["a"], i64::MAX, 10).await, vec![future.id]);
 }
 
 /// Heads and takes see only runs of the asked tasks, in the asked environment.
@@ -93,51 +85,44 @@ pub async fn heads_and_take_filter_by_task(store: Arc<dyn Store>) {
     enqueue(&store, &foreign, "a", 10).await;
 
     let env_id: EnvId = env.clone();
-    let mut heads = store
-        .read(move |tx| Box::pin(async move { tx.queue_heads(&env_id, &tasks(&["a", "b"])).await }))
-        .await
-        .unwrap();
-    heads.sort_by_key(|h| h.head_score);
-    assert_eq!(heads.len(), 2);
-    assert_eq!((heads[0].queue.id.clone(), heads[0].head_score), (own.id.clone(), 60));
-    assert_eq!((heads[1].queue.id.clone(), heads[1].head_score), (shared.id.clone(), 70));
-    assert_eq!(heads[1].queue.concurrency_limit, Some(3));
+    let heads = |tasks: Vec<String>| {
+        let (store, env_id) = (store.clone(), env_id.clone());
+        async move {
+            let mut heads =
+                store.read(move |tx| Box::pin(async move { tx.queue_heads(&env_id, &tasks).await })).await.unwrap();
+            heads.sort_by_key(|h| h.head_score);
+            heads
+        }
+    };
+    let found = heads(vec!["a".into(), "b".into()]).await;
+    assert_eq!(found.len(), 2);
+    assert_eq!((found[0].queue.id.clone(), found[0].head_score), (own.id.clone(), 60));
+    assert_eq!((found[1].queue.id.clone(), found[1].head_score), (shared.id.clone(), 70));
+    assert_eq!(found[1].queue.concurrency_limit, Some(3));
+    assert_eq!(take(&store, &shared, &["a"], 1_000, 10).await, vec![a.id.clone()]);
+    assert!(heads(Vec::new()).await.is_empty());
 
-    let id = shared.id.clone();
-    let taken = store
-        .write(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks(&["a"]), 1_000, 10).await }))
-        .await
-        .unwrap();
-    assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].run_id, a.id);
-    assert_eq!(taken[0].task_id, "a");
-
-    let env_id = env.clone();
-    let none = store.read(move |tx| Box::pin(async move { tx.queue_heads(&env_id, &[]).await })).await.unwrap();
-    assert!(none.is_empty());
+    leave(&store, &a).await;
+    let found = heads(vec!["a".into(), "b".into()]).await;
+    assert_eq!(found.len(), 1, "a run that moved on leaves its queue");
 }
 
-/// A run can be taken out of its queue by id, and running counts move by deltas.
-pub async fn remove_and_running_counts(store: Arc<dyn Store>) {
+/// Running counts move by deltas; limits can be changed.
+pub async fn running_counts_and_limits(store: Arc<dyn Store>) {
     let env = fixtures::env_id();
     let queue = fixtures::queue(&env, "task/c", Some(2));
     add_queue(&store, &queue).await;
-    let run = enqueue(&store, &queue, "c", 5).await;
-    let (run_id, queue_id) = (run.id.clone(), queue.id.clone());
-    let (first, second) = store
+    let queue_id = queue.id.clone();
+    store
         .write(move |tx| {
             Box::pin(async move {
-                let first = tx.queue_remove(&run_id).await?;
-                let second = tx.queue_remove(&run_id).await?;
                 tx.queue_add_running(&queue_id, 2).await?;
                 tx.queue_add_running(&queue_id, -1).await?;
-                tx.queue_set_limit(&queue_id, Some(7)).await?;
-                Ok::<_, Error>((first, second))
+                tx.queue_set_limit(&queue_id, Some(7)).await
             })
         })
         .await
         .unwrap();
-    assert!(first && !second);
     let (env_id, name) = (env.clone(), queue.name.clone());
     let stored =
         store.read(move |tx| Box::pin(async move { tx.queue_by_name(&env_id, &name).await })).await.unwrap().unwrap();

@@ -6,9 +6,23 @@ use stint_store::{Error, Store, StoreExt};
 
 use crate::fixtures;
 
-/// A job that fails leaves nothing behind, and does not undo other jobs committed with it.
+/// A job that fails leaves nothing behind, whether it ran alone or with others, and does not
+/// undo other jobs committed with it.
 pub async fn failed_job_rolls_back_only_itself(store: Arc<dyn Store>) {
     let env = fixtures::env_id();
+    let alone = fixtures::queue(&env, "alone", None);
+    let failed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.queue_insert(&alone).await?;
+                Err::<(), Error>(Error::NotFound("on purpose".into()))
+            })
+        })
+        .await;
+    assert!(matches!(failed, Err(Error::NotFound(_))));
+    let env_id = env.clone();
+    let found = store.read(move |tx| Box::pin(async move { tx.queue_by_name(&env_id, "alone").await })).await.unwrap();
+    assert_eq!(found, None, "the failed job's write was rolled back");
     let kept = fixtures::queue(&env, "kept", None);
     let dropped = fixtures::queue(&env, "dropped", None);
     let (k, d) = (kept.clone(), dropped.clone());

@@ -82,6 +82,7 @@ CREATE TABLE runs (
     metadata TEXT,
     concurrency_key TEXT,
     priority_ms INTEGER NOT NULL,
+    queue_score INTEGER,
     is_test INTEGER NOT NULL,
     machine TEXT,
     worker_id TEXT,
@@ -98,6 +99,10 @@ CREATE TABLE runs (
 
 CREATE INDEX runs_by_env ON runs (env_id, id);
 CREATE INDEX runs_by_heartbeat ON runs (heartbeat_deadline) WHERE heartbeat_deadline IS NOT NULL;
+
+-- The queue: the runs waiting to be taken, ordered by score within their queue. A partial index,
+-- so it holds only queued runs and a run leaves it by the same update that moves it on.
+CREATE INDEX runs_in_queue ON runs (queue_id, queue_score) WHERE queue_score IS NOT NULL;
 
 CREATE TABLE run_tags (
     tag TEXT NOT NULL,
@@ -117,16 +122,3 @@ CREATE TABLE snapshots (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (run_id, id)
 ) WITHOUT ROWID;
-
--- The queue: one row per run waiting to be taken, ordered by score within its queue.
-CREATE TABLE queue_items (
-    queue_id TEXT NOT NULL,
-    score INTEGER NOT NULL,
-    run_id TEXT NOT NULL,
-    env_id TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    concurrency_key TEXT,
-    PRIMARY KEY (queue_id, score, run_id)
-) WITHOUT ROWID;
-
-CREATE UNIQUE INDEX queue_items_by_run ON queue_items (run_id);

@@ -90,11 +90,18 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
         }
         return;
     }
+    // A job alone needs no savepoint: if it fails, the whole transaction is rolled back.
+    let alone = group.len() == 1;
     let mut outcomes = Vec::with_capacity(group.len());
     let mut senders = Vec::with_capacity(group.len());
     for request in group {
-        outcomes.push(run_job(connection, request.job));
+        outcomes.push(if alone { run(connection, request.job) } else { run_in_savepoint(connection, request.job) });
         senders.push(request.done);
+    }
+    if alone && outcomes[0].is_err() {
+        let _ = control(connection, "ROLLBACK");
+        let _ = senders.pop().map(|done| done.send(outcomes.pop().expect("one outcome")));
+        return;
     }
     match control(connection, "COMMIT") {
         Ok(()) => {
@@ -114,16 +121,21 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
 }
 
 /// Runs one job in a savepoint, keeping its writes if it succeeds and undoing them if not.
-fn run_job(connection: &mut Connection, job: Job) -> Result<(), Error> {
+fn run_in_savepoint(connection: &mut Connection, job: Job) -> Result<(), Error> {
     control(connection, "SAVEPOINT job").map_err(map_error)?;
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut tx = SqliteTx::new(connection);
-        futures::executor::block_on(job(&mut tx))
-    }))
-    .unwrap_or_else(|_| Err(Error::Unavailable("a store job panicked".into())));
+    let outcome = run(connection, job);
     if outcome.is_err() {
         control(connection, "ROLLBACK TO job").map_err(map_error)?;
     }
     control(connection, "RELEASE job").map_err(map_error)?;
     outcome
+}
+
+/// Runs one job; a panic in it is an error.
+fn run(connection: &mut Connection, job: Job) -> Result<(), Error> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut tx = SqliteTx::new(connection);
+        futures::executor::block_on(job(&mut tx))
+    }))
+    .unwrap_or_else(|_| Err(Error::Unavailable("a store job panicked".into())))
 }

@@ -12,8 +12,8 @@ mod tables;
 
 pub use error::Error;
 pub use rows::{
-    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueItem, QueueRow, RunListParams, RunRow,
-    SnapshotRow, TaskRow, WorkerRow,
+    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
+    TaskRow, WorkerRow,
 };
 pub use store::{BoxFuture, Job, Store, StoreExt};
 pub use tables::{QueueTable, RunTable, TenancyTable, Tx, WorkerTable};

@@ -156,6 +156,9 @@ pub struct RunRow {
     pub concurrency_key: Option<String>,
     /// Priority in ms: the run is ordered as if queued this much earlier.
     pub priority_ms: i64,
+    /// The run's place in its queue: set exactly while it waits there (queued time minus
+    /// priority, or the time its retry is due). It is eligible once this is not after now.
+    pub queue_score: Option<i64>,
     /// Whether this is a test run.
     pub is_test: bool,
     /// Machine preset asked for.
@@ -202,24 +205,6 @@ pub struct SnapshotRow {
     pub worker_id: Option<WorkerId>,
     /// Creation time.
     pub created_at: Timestamp,
-}
-
-/// A queued run waiting in its queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueItem {
-    /// The run.
-    pub run_id: RunId,
-    /// The queue.
-    pub queue_id: QueueId,
-    /// The run's environment.
-    pub env_id: EnvId,
-    /// The run's task.
-    pub task_id: String,
-    /// Ordering key in ms: queued time minus priority, or the retry time. Eligible once `score`
-    /// is not after now.
-    pub score: i64,
-    /// The run's concurrency key.
-    pub concurrency_key: Option<String>,
 }
 
 /// A queue with waiting runs of some tasks, and its earliest score among them.

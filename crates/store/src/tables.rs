@@ -5,8 +5,8 @@ use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::Error;
 use crate::rows::{
-    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueItem, QueueRow, RunListParams, RunRow,
-    SnapshotRow, TaskRow, WorkerRow,
+    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
+    TaskRow, WorkerRow,
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
@@ -35,7 +35,7 @@ pub trait TenancyTable {
     async fn api_key_list(&mut self) -> Result<Vec<ApiKeyRow>, Error>;
 }
 
-/// Queues, and the runs waiting in them.
+/// Queues, and the runs waiting in them: runs whose `queue_score` is set.
 #[async_trait]
 pub trait QueueTable {
     /// The queue with this name in the environment.
@@ -46,24 +46,20 @@ pub trait QueueTable {
     async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error>;
     /// Adds `delta` to a queue's running count.
     async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error>;
-    /// Puts a run in its queue.
-    async fn queue_push(&mut self, item: &QueueItem) -> Result<(), Error>;
-    /// Takes a run out of its queue; false when it was not there.
-    async fn queue_remove(&mut self, run_id: &RunId) -> Result<bool, Error>;
     /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score
     /// among those runs.
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
     /// Whether a queue holds a run whose score is at most `max_score`.
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error>;
-    /// Removes and returns up to `limit` runs of `task_ids` from a queue whose score is at most
-    /// `max_score`, lowest score first.
+    /// Up to `limit` runs of `task_ids` waiting in a queue with a score of at most `max_score`,
+    /// lowest score first. They stay queued until a transition clears their score.
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
         task_ids: &[String],
         max_score: i64,
         limit: u32,
-    ) -> Result<Vec<QueueItem>, Error>;
+    ) -> Result<Vec<RunRow>, Error>;
 }
 
 /// Tasks and worker processes.

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::{Changes, ended, released};
 use crate::systems::dequeue::retry_of;
-use crate::systems::trigger::queue_item;
 
 /// What a worker should do with an attempt it reported in a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,9 +145,9 @@ pub(crate) async fn fail_attempt(
         let at = now.plus_millis(i64::try_from(delay_ms).unwrap_or(i64::MAX));
         let mut next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
         next.error = Some(error);
+        next.queue_score = Some(at.millis());
         let description = format!("Attempt {} failed; retrying in {delay_ms} ms", run.attempt_number);
         changes.apply(tx, run, &next, &description).await?;
-        tx.queue_push(&queue_item(&next, at.millis())).await?;
         changes.wake.insert(run.env_id.clone());
         return Ok(Completed::Retrying { at });
     }

@@ -48,7 +48,6 @@ pub(crate) async fn cancel(
         | ExecutionStatus::Delayed
         | ExecutionStatus::Queued
         | ExecutionStatus::Suspended => {
-            tx.queue_remove(&run.id).await?;
             let mut next = ended(&run, ids, now, RunStatus::Canceled);
             next.error = Some(cancelled_error());
             changes.apply(tx, &run, &next, "Run was cancelled").await?;

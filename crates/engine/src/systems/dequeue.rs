@@ -56,17 +56,9 @@ pub(crate) async fn dequeue(
         if remaining == 0 {
             break;
         }
-        let items = tx.queue_take(&queue.id, &worker.task_ids, now.millis(), remaining.min(capacity)).await?;
-        remaining -= u32::try_from(items.len()).unwrap_or(remaining);
-        for item in items {
-            let Some(run) = tx.run_get(&item.run_id).await? else {
-                tracing::warn!(run = %item.run_id, "queue entry without a run; dropped");
-                continue;
-            };
-            if run.execution_status != ExecutionStatus::Queued {
-                tracing::warn!(run = %run.id, status = %run.execution_status, "queue entry of a run that is not queued; dropped");
-                continue;
-            }
+        let queued = tx.queue_take(&queue.id, &worker.task_ids, now.millis(), remaining.min(capacity)).await?;
+        remaining -= u32::try_from(queued.len()).unwrap_or(remaining);
+        for run in queued {
             let task = match tasks.get(&run.task_id) {
                 Some(task) => task.clone(),
                 None => {

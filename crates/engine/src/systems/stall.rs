@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::{Changes, released};
 use crate::systems::attempt::{fail_attempt, finish_cancelled, stalled_error};
-use crate::systems::trigger::queue_item;
 
 /// Handles up to `limit` runs whose heartbeat deadline has passed, as Trigger.dev does:
 /// an executing attempt fails with `TASK_RUN_STALLED_EXECUTING` and is retried after a short
@@ -50,9 +49,9 @@ pub(crate) async fn sweep(
                 handled += 1;
             }
             ExecutionStatus::PendingExecuting => {
-                let next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
+                let mut next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
+                next.queue_score = Some(now.millis());
                 changes.apply(tx, run, &next, "Dequeued but never started; queued again").await?;
-                tx.queue_push(&queue_item(&next, now.millis())).await?;
                 changes.wake.insert(run.env_id.clone());
                 handled += 1;
             }

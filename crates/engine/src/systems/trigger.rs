@@ -1,6 +1,6 @@
 //! Creating runs: trigger and replay.
 
-use stint_store::{EnvironmentRow, QueueItem, QueueRow, RunRow, SnapshotRow, Tx, WorkerRow};
+use stint_store::{EnvironmentRow, QueueRow, RunRow, SnapshotRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
@@ -85,6 +85,8 @@ pub(crate) async fn trigger(
         (None, None) => names::default_queue_name(&params.task_id),
     };
     let queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
+    let has_slot = queue.concurrency_limit.is_none_or(|limit| queue.running < limit);
+    let taker = if has_slot && !tx.queue_ready(&queue.id, now.millis()).await? { idle(&params.task_id) } else { None };
     let id = ids.run(now);
     let run = RunRow {
         id: id.clone(),
@@ -108,6 +110,7 @@ pub(crate) async fn trigger(
         metadata: params.metadata,
         concurrency_key: params.concurrency_key,
         priority_ms: params.priority_ms,
+        queue_score: taker.is_none().then(|| now.millis() - params.priority_ms),
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
@@ -132,16 +135,11 @@ pub(crate) async fn trigger(
         created_at: now,
     };
     tx.run_insert(&run, &snapshot).await?;
-    let has_slot = queue.concurrency_limit.is_none_or(|limit| queue.running < limit);
-    if has_slot
-        && !tx.queue_ready(&queue.id, now.millis()).await?
-        && let Some((ticket, worker)) = idle(&run.task_id)
-    {
+    if let Some((ticket, worker)) = taker {
         let started = start_attempt(tx, ids, now, config, &worker, &run, task.as_ref(), changes).await?;
         changes.handoffs.push((ticket, started.clone()));
         return Ok(started);
     }
-    tx.queue_push(&queue_item(&run, now.millis() - run.priority_ms)).await?;
     changes.wake.insert(env.id.clone());
     Ok(run)
 }
@@ -163,18 +161,6 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         machine: original.machine.clone(),
         max_duration: None,
         replayed_from: Some(original.id.clone()),
-    }
-}
-
-/// The queue entry of `run` with `score`.
-pub(crate) fn queue_item(run: &RunRow, score: i64) -> QueueItem {
-    QueueItem {
-        run_id: run.id.clone(),
-        queue_id: run.queue_id.clone(),
-        env_id: run.env_id.clone(),
-        task_id: run.task_id.clone(),
-        score,
-        concurrency_key: run.concurrency_key.clone(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The table traits of `stint-store`, implemented on SQLite.
 
 mod queues;
-mod runs;
+pub(crate) mod runs;
 mod tenancy;
 mod workers;

@@ -1,9 +1,10 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params, params_from_iter};
-use stint_store::{Error, QueueHead, QueueItem, QueueRow, QueueTable};
-use stint_types::{EnvId, QueueId, RunId, Timestamp};
+use stint_store::{Error, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_types::{EnvId, QueueId, Timestamp};
 
 use crate::codec::{count, map_error};
+use crate::tables::runs::{RUN_COLUMNS, run_from_row};
 use crate::tx::{SqliteTx, placeholders};
 
 const QUEUE_COLUMNS: &str = "id, env_id, name, concurrency_limit, running, created_at";
@@ -77,34 +78,6 @@ impl QueueTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
-    async fn queue_push(&mut self, item: &QueueItem) -> Result<(), Error> {
-        self.connection
-            .prepare_cached(
-                "INSERT INTO queue_items (queue_id, score, run_id, env_id, task_id, concurrency_key) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    item.queue_id.as_str(),
-                    item.score,
-                    item.run_id.as_str(),
-                    item.env_id.as_str(),
-                    item.task_id,
-                    item.concurrency_key
-                ])
-            })
-            .map(drop)
-            .map_err(map_error)
-    }
-
-    async fn queue_remove(&mut self, run_id: &RunId) -> Result<bool, Error> {
-        self.connection
-            .prepare_cached("DELETE FROM queue_items WHERE run_id = ?")
-            .and_then(|mut s| s.execute([run_id.as_str()]))
-            .map(|n| n > 0)
-            .map_err(map_error)
-    }
-
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error> {
         if task_ids.is_empty() {
             return Ok(Vec::new());
@@ -113,9 +86,9 @@ impl QueueTable for SqliteTx<'_> {
         // an asked task, which is the first row in the common case of one task per queue.
         let sql = format!(
             "SELECT {QUEUE_COLUMNS}, head FROM ( \
-               SELECT q.*, (SELECT i.score FROM queue_items i \
-                            WHERE i.queue_id = q.id AND i.task_id IN ({}) \
-                            ORDER BY i.score LIMIT 1) AS head \
+               SELECT q.*, (SELECT r.queue_score FROM runs r INDEXED BY runs_in_queue \
+                            WHERE r.queue_id = q.id AND r.queue_score IS NOT NULL AND r.task_id IN ({}) \
+                            ORDER BY r.queue_score LIMIT 1) AS head \
                FROM queues q WHERE q.env_id = ?) \
              WHERE head IS NOT NULL",
             placeholders(task_ids.len())
@@ -135,7 +108,10 @@ impl QueueTable for SqliteTx<'_> {
 
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error> {
         self.connection
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_items WHERE queue_id = ? AND score <= ?)")
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM runs INDEXED BY runs_in_queue \
+                 WHERE queue_id = ? AND queue_score IS NOT NULL AND queue_score <= ?)",
+            )
             .and_then(|mut s| s.query_row(params![queue_id.as_str(), max_score], |r| r.get(0)))
             .map_err(map_error)
     }
@@ -146,36 +122,21 @@ impl QueueTable for SqliteTx<'_> {
         task_ids: &[String],
         max_score: i64,
         limit: u32,
-    ) -> Result<Vec<QueueItem>, Error> {
+    ) -> Result<Vec<RunRow>, Error> {
         if task_ids.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "DELETE FROM queue_items WHERE (queue_id, score, run_id) IN ( \
-               SELECT queue_id, score, run_id FROM queue_items \
-               WHERE queue_id = ? AND score <= ? AND task_id IN ({}) \
-               ORDER BY score LIMIT ?) \
-             RETURNING queue_id, score, run_id, env_id, task_id, concurrency_key",
+            "SELECT {RUN_COLUMNS} FROM runs INDEXED BY runs_in_queue \
+             WHERE queue_id = ? AND queue_score IS NOT NULL AND queue_score <= ? AND task_id IN ({}) \
+             ORDER BY queue_score, id LIMIT ?",
             placeholders(task_ids.len())
         );
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
         let mut params: Vec<rusqlite::types::Value> = vec![queue_id.as_str().to_string().into(), max_score.into()];
         params.extend(task_ids.iter().map(|t| t.clone().into()));
         params.push(i64::from(limit).into());
-        let rows = statement
-            .query_map(params_from_iter(params), |r| {
-                Ok(QueueItem {
-                    queue_id: QueueId::from_stored(r.get(0)?),
-                    score: r.get(1)?,
-                    run_id: RunId::from_stored(r.get(2)?),
-                    env_id: EnvId::from_stored(r.get(3)?),
-                    task_id: r.get(4)?,
-                    concurrency_key: r.get(5)?,
-                })
-            })
-            .map_err(map_error)?;
-        let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(map_error)?;
-        items.sort_by(|a, b| (a.score, &a.run_id).cmp(&(b.score, &b.run_id)));
-        Ok(items)
+        let rows = statement.query_map(params_from_iter(params), run_from_row).map_err(map_error)?;
+        rows.collect::<Result<_, _>>().map_err(map_error)
     }
 }

@@ -9,10 +9,11 @@ use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 use crate::codec::{map_error, to_json, ts};
 use crate::tx::{SqliteTx, placeholders};
 
-const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name, status, snapshot_id, execution_status, \
-    attempt_number, max_attempts, retry, max_duration, payload, payload_type, output, output_type, error, tags, \
-    metadata, concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
-    attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at";
+/// Every column of `runs`, in the order [`run_from_row`] reads them.
+pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name, status, snapshot_id, \
+    execution_status, attempt_number, max_attempts, retry, max_duration, payload, payload_type, output, output_type, \
+    error, tags, metadata, concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
+    attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score";
 
 const SNAPSHOT_COLUMNS: &str = "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
 
@@ -31,7 +32,8 @@ fn json<T: serde::de::DeserializeOwned>(r: &Row<'_>, index: usize) -> rusqlite::
     .transpose()
 }
 
-fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+/// A run from a row selected with [`RUN_COLUMNS`].
+pub(crate) fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
         id: RunId::from_stored(r.get(0)?),
         env_id: EnvId::from_stored(r.get(1)?),
@@ -66,6 +68,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         updated_at: Timestamp(r.get(30)?),
         started_at: ts(r.get(31)?),
         finished_at: ts(r.get(32)?),
+        queue_score: r.get(33)?,
     })
 }
 
@@ -115,7 +118,7 @@ impl SqliteTx<'_> {
 #[async_trait]
 impl RunTable for SqliteTx<'_> {
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(33));
+        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(34));
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -153,6 +156,7 @@ impl RunTable for SqliteTx<'_> {
                     run.updated_at.0,
                     run.started_at.map(|t| t.0),
                     run.finished_at.map(|t| t.0),
+                    run.queue_score,
                 ])
             })
             .map_err(map_error)?;
@@ -238,8 +242,8 @@ impl RunTable for SqliteTx<'_> {
                 "UPDATE runs SET queue_id = ?, queue_name = ?, status = ?, snapshot_id = ?, execution_status = ?, \
                  attempt_number = ?, max_attempts = ?, retry = ?, max_duration = ?, output = ?, output_type = ?, \
                  error = ?, metadata = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
-                 attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ? \
-                 WHERE id = ? AND snapshot_id = ?",
+                 attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ?, \
+                 queue_score = ? WHERE id = ? AND snapshot_id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -264,6 +268,7 @@ impl RunTable for SqliteTx<'_> {
                     run.updated_at.0,
                     run.started_at.map(|t| t.0),
                     run.finished_at.map(|t| t.0),
+                    run.queue_score,
                     run.id.as_str(),
                     expected.as_str(),
                 ])
