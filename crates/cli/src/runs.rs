@@ -119,10 +119,19 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
 }
 
 async fn wait_for_end(client: &Client, id: &str) -> anyhow::Result<RunObject> {
+    let hint_at = std::time::Instant::now() + Duration::from_secs(10);
+    let mut hinted = false;
     loop {
         let run: RunObject = client.get(&format!("/api/v3/runs/{id}"), &[]).await?;
         if run.common.status.is_final() {
             return Ok(run);
+        }
+        if !hinted && run.common.status.is_queued() && std::time::Instant::now() > hint_at {
+            eprintln!(
+                "{id} is still {} after 10 s: is a worker with task '{}' running in this environment?",
+                run.common.status, run.common.task_identifier
+            );
+            hinted = true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

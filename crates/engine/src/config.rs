@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 /// How long a held run may go without a heartbeat before it is considered stalled, per
-/// execution status. Defaults are Trigger.dev's webapp defaults.
+/// execution status. Defaults are Trigger.dev's webapp defaults. (Trigger.dev also times out
+/// `PENDING_EXECUTING`; Stint's dequeue starts the attempt at once, so runs are never in it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// A run taken by a worker whose attempt has not started.
-    pub pending_executing: Duration,
     /// A run whose attempt is running.
     pub executing: Duration,
     /// A cancelled run whose worker has not confirmed.
@@ -16,11 +15,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            pending_executing: Duration::from_secs(60),
-            executing: Duration::from_secs(300),
-            pending_cancel: Duration::from_secs(60),
-        }
+        Timeouts { executing: Duration::from_secs(300), pending_cancel: Duration::from_secs(60) }
     }
 }
 

@@ -10,11 +10,7 @@ use stint_types::{ErrorCode, ExecutionStatus, RunStatus};
 
 fn config() -> Config {
     Config {
-        timeouts: Timeouts {
-            pending_executing: Duration::from_secs(10),
-            executing: Duration::from_secs(30),
-            pending_cancel: Duration::from_secs(10),
-        },
+        timeouts: Timeouts { executing: Duration::from_secs(30), pending_cancel: Duration::from_secs(10) },
         stall_retry_delay: Duration::from_millis(250),
     }
 }

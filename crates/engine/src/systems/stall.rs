@@ -3,18 +3,19 @@
 use std::collections::HashMap;
 
 use stint_store::Tx;
-use stint_types::{ExecutionStatus, RunStatus, Timestamp};
+use stint_types::{ExecutionStatus, Timestamp};
 
 use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
-use crate::state::{Changes, released};
+use crate::state::Changes;
 use crate::systems::attempt::{fail_attempt, finish_cancelled, stalled_error};
 
 /// Handles up to `limit` runs whose heartbeat deadline has passed, as Trigger.dev does:
 /// an executing attempt fails with `TASK_RUN_STALLED_EXECUTING` and is retried after a short
-/// delay if attempts are left (in development it ends `CANCELED`); a dequeued run that never
-/// started goes back to its queue; a cancel the worker never confirmed is finished.
+/// delay if attempts are left (in development it ends `CANCELED`); a cancel the worker never
+/// confirmed is finished. (Runs are never `PENDING_EXECUTING` here: a dequeue starts the attempt
+/// in the same transaction.)
 /// Returns how many runs were handled; runs in no held state are logged and not counted.
 pub(crate) async fn sweep(
     tx: &mut dyn Tx,
@@ -46,13 +47,6 @@ pub(crate) async fn sweep(
             ExecutionStatus::PendingCancel => {
                 finish_cancelled(tx, ids, now, run, changes).await?;
                 tracing::info!(run = %run.id, "cancel was not confirmed by the worker; finished it");
-                handled += 1;
-            }
-            ExecutionStatus::PendingExecuting => {
-                let mut next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
-                next.queue_score = Some(now.millis());
-                changes.apply(tx, run, &next, "Dequeued but never started; queued again").await?;
-                changes.wake.insert(run.env_id.clone());
                 handled += 1;
             }
             _ => {
