@@ -98,6 +98,32 @@ fn error_of(run: &Value) -> (&str, &str) {
     (error["name"].as_str().unwrap_or_default(), error["message"].as_str().unwrap_or_default())
 }
 
+/// A task `id` whose attempts wait for a permit of the returned gate, then return `"done"`, with
+/// a signal of when its first attempt started.
+fn gated(id: &str) -> (Arc<Notify>, oneshot::Receiver<()>, Task) {
+    let gate = Arc::new(Notify::new());
+    let (started, has_started) = oneshot::channel();
+    let started = Arc::new(Mutex::new(Some(started)));
+    let task = Task::new(id, {
+        let gate = Arc::clone(&gate);
+        move |_ctx, _: Value| {
+            let gate = Arc::clone(&gate);
+            let started = started.lock().take();
+            async move {
+                let _ = started.map(|s| s.send(()));
+                gate.notified().await;
+                Ok::<_, TaskError>(json!("done"))
+            }
+        }
+    });
+    (gate, has_started, task)
+}
+
+/// Server settings with an executing timeout of `timeout`.
+fn executing_timeout(timeout: Duration) -> impl FnOnce(&mut stint_server::Config) {
+    move |config| config.engine.timeouts.executing = timeout
+}
+
 #[tokio::test]
 async fn outputs_and_every_kind_of_failure_reach_the_run() {
     let server = TestServer::start().await;
@@ -171,9 +197,10 @@ async fn outputs_and_every_kind_of_failure_reach_the_run() {
 
 #[tokio::test]
 async fn an_output_the_server_refuses_as_too_large_fails_the_run() {
-    // Encoding and sending the output takes seconds in a debug build, during which a finished
-    // attempt sends no heartbeats; a long executing timeout keeps the run from stalling meanwhile.
-    let server = TestServer::start_with(|config| config.engine.timeouts.executing = Duration::from_secs(60)).await;
+    // Encoding and sending the output takes a second or more in a debug build. The encoding runs
+    // on the blocking pool and heartbeats cover the attempt until its completion is answered, so
+    // the run does not stall meanwhile, despite the executing timeout of 2 s.
+    let server = TestServer::start().await;
     // The server takes worker requests of up to 64 MiB; this output alone is larger.
     let huge = Task::new("huge", |_ctx, _: Value| async { Ok::<_, TaskError>("x".repeat(65 << 20)) });
     let (stop, handle) = start(server.worker().task(huge));
@@ -288,21 +315,7 @@ async fn a_wrong_key_is_an_error_naming_the_call() {
 async fn shutdown_lets_attempts_in_progress_finish_and_sends_their_completions() {
     let logs = Logs::capture();
     let server = TestServer::start().await;
-    let gate = Arc::new(Notify::new());
-    let (started, has_started) = oneshot::channel();
-    let started = Arc::new(Mutex::new(Some(started)));
-    let task = Task::new("gated", {
-        let gate = Arc::clone(&gate);
-        move |_ctx, _: Value| {
-            let gate = Arc::clone(&gate);
-            let started = started.lock().take();
-            async move {
-                let _ = started.map(|s| s.send(()));
-                gate.notified().await;
-                Ok::<_, TaskError>(json!("done"))
-            }
-        }
-    });
+    let (gate, has_started, task) = gated("gated");
     let (stop, handle) = start(server.worker().task(task));
     let id = server.trigger("gated", json!(null)).await;
     signalled(has_started, "the attempt started").await;
@@ -396,6 +409,42 @@ async fn a_worker_stops_promptly_while_its_server_is_down() {
     handle.await.unwrap().unwrap();
     let took = asked.elapsed();
     assert!(took < Duration::from_secs(2), "the worker took {took:?} to stop");
+}
+
+#[tokio::test]
+async fn a_result_that_reaches_the_server_after_the_executing_timeout_still_counts() {
+    // The attempt finishes while the server is down, and its completion, retried with backoff,
+    // reaches the restarted server more than the executing timeout after the attempt's last
+    // heartbeat before the restart. Only the heartbeats the worker sends for an attempt whose
+    // completion is unanswered keep the server from declaring it stalled meanwhile and
+    // discarding its result as stale.
+    let logs = Logs::capture();
+    // The worker registers with a server whose executing timeout is 1 s, which asks for a
+    // heartbeat every 250 ms. The server then restarts with a timeout of 5 s: long enough for
+    // the attempt to outlive the downtime below, too short for the completion's wait after it.
+    let first = TestServer::start_with(executing_timeout(Duration::from_secs(1))).await;
+    let (gate, started, task) = gated("gated");
+    let (stop, handle) = start(first.worker().task(task.retry(Retry::never())));
+    logs.wait_for("registered with the server").await;
+    let server = first.stop().await.start_with(executing_timeout(Duration::from_secs(5))).await;
+    let id = server.trigger("gated", json!(null)).await;
+    signalled(started, "the attempt started").await;
+
+    // The attempt's dequeue or last heartbeat reached the server at most 250 ms before it stops,
+    // so the run stalls 4.75 s to 5 s after the stop unless a heartbeat reaches the server again.
+    // The attempt finishes right after the stop; its completion is tried then and retried with
+    // backoff 0.1, 0.3, 0.7, 1.5, 3.1 and 6.3 s later.
+    let down = server.stop().await;
+    gate.notify_one();
+    logs.wait_for_all(&["call=\"complete\"", "retry_in=3.2s"]).await;
+    // Up again once the try at 3.1 s has failed: the worker's next heartbeat arrives within
+    // 250 ms, before the run would stall; the completion arrives only at 6.3 s, after that.
+    let server = down.start_with(executing_timeout(Duration::from_secs(5))).await;
+    let run = server.wait_finished(&id).await;
+    assert_eq!((run["status"].clone(), run["attemptCount"].clone()), (json!("COMPLETED"), json!(1)), "{run}");
+    assert_eq!(run["output"], json!("done"));
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

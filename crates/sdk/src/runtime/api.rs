@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stint_protocol::ErrorBody;
+use tokio_util::bytes::Bytes;
 
 /// Why a call got no usable answer, sorted by what to do about it.
 #[derive(Debug)]
@@ -45,6 +46,42 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// A request body, as JSON.
+pub(crate) trait Body {
+    /// The body's JSON text, or why it has none.
+    fn json(&self) -> Result<Bytes, String>;
+}
+
+/// A value is encoded each time a call sends it, on the calling thread; fine for small bodies.
+impl<T: Serialize + ?Sized> Body for T {
+    fn json(&self) -> Result<Bytes, String> {
+        serde_json::to_vec(self).map(Bytes::from).map_err(|error| error.to_string())
+    }
+}
+
+/// JSON encoded once, ahead of a call, on the blocking pool. A large body (completions with big
+/// outputs) then holds up none of the runtime's threads, which drive the heartbeats and the timers
+/// they wait on, and a call retried does not encode it again.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded(Result<Bytes, String>);
+
+impl Encoded {
+    /// Encodes `value` on the blocking pool; returns the value with its encoding.
+    pub(crate) async fn aside<T: Serialize + Send + 'static>(value: T) -> (T, Encoded) {
+        let encoding = tokio::task::spawn_blocking(move || {
+            let encoded = Encoded(value.json());
+            (value, encoded)
+        });
+        encoding.await.expect("encoding JSON does not panic, and the runtime runs while the worker does")
+    }
+}
+
+impl Body for Encoded {
+    fn json(&self) -> Result<Bytes, String> {
+        self.0.clone()
+    }
+}
+
 /// A client of one server with one secret key.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -71,14 +108,17 @@ impl Api {
     /// POSTs `body` as JSON to `path` and decodes a successful answer as `R`.
     pub(crate) async fn post<B, R>(&self, path: &str, body: &B, timeout: Duration) -> Result<R, CallError>
     where
-        B: Serialize + ?Sized,
+        B: Body + ?Sized,
         R: DeserializeOwned,
     {
+        // As with reqwest's own encoding, a body that cannot be encoded fails like a lost call.
+        let body = body.json().map_err(|error| CallError::Unreachable(format!("encoding the request: {error}")))?;
         let response = self
             .http
             .post(format!("{}{path}", self.base))
             .header(AUTHORIZATION, self.authorization.clone())
-            .json(body)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
             .timeout(timeout)
             .send()
             .await

@@ -1,7 +1,16 @@
 //! Completions: finished attempts wait in one queue and a single flusher sends all that are
 //! pending in one call. While a call is in flight new completions gather, so batches grow with
 //! load and an idle worker sends each completion at once.
+//!
+//! An attempt whose completion is queued or in flight has left the attempts in progress, yet the
+//! server holds it as executing until the completion arrives; delivery can take long (the server
+//! unavailable or restarting, a large output). So the queue also keeps the attempt of every
+//! completion not yet answered, and heartbeats cover those attempts until the server has answered
+//! or the worker has given up: otherwise the server would declare them stalled, retry their runs
+//! and discard their results as stale.
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -11,6 +20,7 @@ use stint_protocol::worker::{CompleteRequest, CompleteResponse, Completion, Comp
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::api::Encoded;
 use super::session::{CallFailure, Session};
 
 /// Most completions in one call.
@@ -18,19 +28,50 @@ const MAX_BATCH: usize = 500;
 /// How long one completion call may take.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Completions waiting to be sent.
+/// Completions waiting to be sent, and the attempts of those not answered yet.
 #[derive(Default)]
 pub(crate) struct Completions {
     pending: Mutex<Vec<Completion>>,
+    /// Snapshot ids by run id of the completions queued or in flight, one entry per completion.
+    unanswered: Mutex<HashMap<String, Vec<String>>>,
     wake: Notify,
     closed: AtomicBool,
 }
 
 impl Completions {
-    /// Queues a completion and wakes the flusher.
+    /// Queues a completion, counts it unanswered until the flusher [forgets](Self::forget) it,
+    /// and wakes the flusher.
     pub(crate) fn push(&self, completion: Completion) {
+        let snapshot_id = completion.snapshot_id.clone();
+        self.unanswered.lock().entry(completion.run_id.clone()).or_default().push(snapshot_id);
         self.pending.lock().push(completion);
         self.wake.notify_one();
+    }
+
+    /// The attempts whose completions are queued or in flight, for a heartbeat.
+    pub(crate) fn unanswered(&self) -> Vec<RunRef> {
+        let unanswered = self.unanswered.lock();
+        unanswered
+            .iter()
+            .flat_map(|(run_id, snapshots)| {
+                snapshots.iter().map(|snapshot_id| RunRef { run_id: run_id.clone(), snapshot_id: snapshot_id.clone() })
+            })
+            .collect()
+    }
+
+    /// Counts one completion of each of `runs` as answered, or dropped: heartbeats stop covering
+    /// its attempt.
+    fn forget(&self, runs: &[RunRef]) {
+        let mut unanswered = self.unanswered.lock();
+        for run in runs {
+            let Some(snapshots) = unanswered.get_mut(&run.run_id) else { continue };
+            if let Some(index) = snapshots.iter().position(|snapshot_id| *snapshot_id == run.snapshot_id) {
+                snapshots.swap_remove(index);
+            }
+            if snapshots.is_empty() {
+                unanswered.remove(&run.run_id);
+            }
+        }
     }
 
     /// Tells the flusher to return once the queue is empty. Nothing may be pushed afterwards.
@@ -76,33 +117,51 @@ pub(crate) async fn flush(
             completions.wake.notified().await;
             continue;
         }
-        // Batches the server refuses as a whole are split until the offending completion is
-        // alone; see `refused`.
-        let mut work = vec![batch];
-        while let Some(batch) = work.pop() {
-            let request = CompleteRequest { completions: batch };
-            match session
-                .post_until_answered::<_, CompleteResponse>("complete", &request, COMPLETE_TIMEOUT, give_up)
-                .await
-            {
-                Ok(response) => answered(completions, request.completions, response),
-                Err(CallFailure::GaveUp) => {
-                    tracing::error!(
-                        completions = request.completions.len() + work.iter().map(Vec::len).sum::<usize>(),
-                        "gave up sending completions; the server will retry these runs after their heartbeat timeout"
-                    );
-                    return Ok(());
-                }
-                Err(CallFailure::Rejected { status: status @ (401 | 403), message }) => {
-                    tracing::error!(status, %message, "the server refused the secret key; completions dropped");
-                    return Err(crate::Error::Rejected { call: "complete", status, message });
-                }
-                Err(CallFailure::Rejected { status, message }) => {
-                    work.extend(refused(request.completions, status, &message));
-                }
+        // Whatever `deliver` sends instead of a completion of the batch is about the same
+        // attempt, so the batch's attempts are the ones to forget once it returns.
+        let runs: Vec<RunRef> = batch
+            .iter()
+            .map(|completion| RunRef { run_id: completion.run_id.clone(), snapshot_id: completion.snapshot_id.clone() })
+            .collect();
+        let delivered = deliver(completions, session, give_up, batch).await;
+        completions.forget(&runs);
+        if delivered?.is_break() {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends a batch until the server has answered each of its completions or refused it for good;
+/// breaks when `give_up` fired first. Batches the server refuses as a whole are split until the
+/// offending completion is alone; see `refused`.
+async fn deliver(
+    completions: &Completions,
+    session: &Session,
+    give_up: &CancellationToken,
+    batch: Vec<Completion>,
+) -> Result<ControlFlow<()>, crate::Error> {
+    let mut work = vec![batch];
+    while let Some(batch) = work.pop() {
+        let (request, body) = Encoded::aside(CompleteRequest { completions: batch }).await;
+        match session.post_until_answered::<_, CompleteResponse>("complete", &body, COMPLETE_TIMEOUT, give_up).await {
+            Ok(response) => answered(completions, request.completions, response),
+            Err(CallFailure::GaveUp) => {
+                tracing::error!(
+                    completions = request.completions.len() + work.iter().map(Vec::len).sum::<usize>(),
+                    "gave up sending completions; the server will retry these runs after their heartbeat timeout"
+                );
+                return Ok(ControlFlow::Break(()));
+            }
+            Err(CallFailure::Rejected { status: status @ (401 | 403), message }) => {
+                tracing::error!(status, %message, "the server refused the secret key; completions dropped");
+                return Err(crate::Error::Rejected { call: "complete", status, message });
+            }
+            Err(CallFailure::Rejected { status, message }) => {
+                work.extend(refused(request.completions, status, &message));
             }
         }
     }
+    Ok(ControlFlow::Continue(()))
 }
 
 /// Acts on the server's answer to each completion of a batch.
@@ -188,6 +247,35 @@ mod tests {
         assert_eq!(completions.len(), 0);
     }
 
+    fn run(run_id: &str, snapshot_id: &str) -> RunRef {
+        RunRef { run_id: run_id.into(), snapshot_id: snapshot_id.into() }
+    }
+
+    fn unanswered(completions: &Completions) -> Vec<(String, String)> {
+        let mut runs: Vec<_> = completions.unanswered().into_iter().map(|r| (r.run_id, r.snapshot_id)).collect();
+        runs.sort();
+        runs
+    }
+
+    #[test]
+    fn completions_are_unanswered_from_queued_until_forgotten() {
+        let completions = Completions::default();
+        completions.push(success("run_a"));
+        completions.push(success("run_b"));
+        completions.push(cancellation("run_b".into(), "s2".into()));
+        let batch = completions.take_batch();
+        assert_eq!(batch.len(), 3);
+        // Taken to be sent, they are in flight and still need heartbeats.
+        let all =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(r, s)| (r.to_string(), s.to_string())).collect::<Vec<_>>();
+        assert_eq!(unanswered(&completions), all(&[("run_a", "s1"), ("run_b", "s1"), ("run_b", "s2")]));
+        completions.forget(&[run("run_b", "s1"), run("run_c", "s1"), run("run_a", "s9")]);
+        assert_eq!(unanswered(&completions), all(&[("run_a", "s1"), ("run_b", "s2")]));
+        completions.forget(&[run("run_a", "s1"), run("run_b", "s2")]);
+        assert!(completions.unanswered().is_empty());
+        assert!(completions.unanswered.lock().is_empty(), "no empty entries are left behind");
+    }
+
     #[test]
     fn stale_pending_cancel_is_confirmed_as_cancellation() {
         let completions = Completions::default();
@@ -206,6 +294,8 @@ mod tests {
         assert_eq!((resent[0].run_id.as_str(), resent[0].snapshot_id.as_str()), ("run_a", "s2"));
         assert!(resent[0].skip_retrying);
         assert_eq!(resent[0].error.as_ref().and_then(TaskRunError::code), Some(ErrorCode::TaskRunCancelled));
+        // The cancellation is unanswered in turn, so its run stays covered by heartbeats.
+        assert_eq!(unanswered(&completions), [("run_a".to_string(), "s2".to_string())]);
     }
 
     #[test]

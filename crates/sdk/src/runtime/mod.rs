@@ -176,8 +176,9 @@ pub(crate) async fn run(
         () = &mut drained => {}
         () = dequeue::disconnect(&shared) => drained.await,
     }
-    heartbeats.abort();
+    // Heartbeats go on while the last completions are sent, so their runs do not stall meanwhile.
     flush_remaining(&shared, flusher, settings.shutdown_grace).await;
+    heartbeats.abort();
     tracing::info!("worker stopped");
     shared.failure.lock().take().map_or(Ok(()), Err)
 }

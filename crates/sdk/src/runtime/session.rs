@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stint_protocol::worker::{RegisterRequest, RegisterResponse};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, CallError};
+use super::api::{Api, Body, CallError};
 use super::backoff::Backoff;
 
 /// How long one registration call may take.
@@ -118,7 +117,7 @@ impl Session {
     /// One POST to `/api/v1/workers/{id}/{action}`, with the generation of the id used.
     pub(crate) async fn post<B, R>(&self, action: &str, body: &B, timeout: Duration) -> (u64, Result<R, CallError>)
     where
-        B: Serialize + ?Sized,
+        B: Body + ?Sized,
         R: DeserializeOwned,
     {
         let registration = self.current();
@@ -137,7 +136,7 @@ impl Session {
         give_up: &CancellationToken,
     ) -> Result<R, CallFailure>
     where
-        B: Serialize + ?Sized,
+        B: Body + ?Sized,
         R: DeserializeOwned,
     {
         let mut backoff = Backoff::default();

@@ -36,7 +36,8 @@ pub struct TestServer {
     pub api: Api,
     stop: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<Result<(), stint_server::Error>>,
-    _dir: tempfile::TempDir,
+    address: SocketAddr,
+    dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -49,10 +50,16 @@ impl TestServer {
     /// so it asks workers for a heartbeat every 500 ms and a cancel reaches them that quickly,
     /// with a stall sweep every 100 ms; `adjust` changes these settings before it starts.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        install_recorder();
         let dir = tempfile::tempdir().expect("a temporary data directory");
+        TestServer::start_on(dir, SocketAddr::from(([127, 0, 0, 1], 0)), adjust).await
+    }
+
+    /// A server on the data directory `dir`, listening on `listen`, with the settings of
+    /// [`TestServer::start_with`].
+    async fn start_on(dir: tempfile::TempDir, listen: SocketAddr, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        install_recorder();
         let mut config = Config::new(dir.path());
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.listen = listen;
         config.initial_keys = std::iter::once((EnvironmentType::Production, KEY))
             .chain(OTHER_KEYS)
             .map(|(kind, key)| (kind, key.to_string()))
@@ -61,12 +68,13 @@ impl TestServer {
         config.sweep_interval = Duration::from_millis(100);
         adjust(&mut config);
         let server = Server::start(config).await.expect("the server starts");
-        let url = format!("http://{}", server.local_addr());
+        let address = server.local_addr();
+        let url = format!("http://{address}");
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { api: Api::new(&url, KEY), url, stop, serving, _dir: dir }
+        TestServer { api: Api::new(&url, KEY), url, address, stop, serving, dir }
     }
 
     /// A worker of this server with [`KEY`] and no tasks.
@@ -74,10 +82,12 @@ impl TestServer {
         Worker::new(&self.url, KEY)
     }
 
-    /// Stops serving and waits until the port is closed.
-    pub async fn stop(self) {
+    /// Stops serving and waits until the port is closed. The data directory lives on in the
+    /// answer, which can start the server again on it and on the same address.
+    pub async fn stop(self) -> StoppedServer {
         let _ = self.stop.send(());
         self.serving.await.expect("the server task").expect("the server stops cleanly");
+        StoppedServer { address: self.address, dir: self.dir }
     }
 
     /// Triggers `task` with `payload`; returns the run id.
@@ -98,6 +108,20 @@ impl TestServer {
     /// Polls the run until it has ended, failing the test after [`PATIENCE`].
     pub async fn wait_finished(&self, id: &str) -> Value {
         self.api.wait_finished(id, PATIENCE).await
+    }
+}
+
+/// The data directory and address of a stopped [`TestServer`]; dropping it deletes the data.
+pub struct StoppedServer {
+    address: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl StoppedServer {
+    /// Starts the server again on its data directory and address, with the settings of
+    /// [`TestServer::start_with`] changed by `adjust`: runs, workers and keys are as they were.
+    pub async fn start_with(self, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_on(self.dir, self.address, adjust).await
     }
 }
 
@@ -130,11 +154,18 @@ impl Logs {
     /// Polls until an event whose message contains `text` was logged, failing the test after
     /// [`PATIENCE`].
     pub async fn wait_for(&self, text: &str) {
+        self.wait_for_all(&[text]).await;
+    }
+
+    /// Polls until an event whose message contains each of `texts` was logged, failing the test
+    /// after [`PATIENCE`].
+    pub async fn wait_for_all(&self, texts: &[&str]) {
         let deadline = Instant::now() + PATIENCE;
-        while !self.messages.lock().iter().any(|message| message.contains(text)) {
+        let logged = |message: &String| texts.iter().all(|text| message.contains(text));
+        while !self.messages.lock().iter().any(logged) {
             assert!(
                 Instant::now() < deadline,
-                "no log event containing {text:?} within {PATIENCE:?}; logged: {:#?}",
+                "no log event containing all of {texts:?} within {PATIENCE:?}; logged: {:#?}",
                 self.messages.lock()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
