@@ -28,6 +28,8 @@ use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
 const SWEEP_BATCH: u32 = 200;
+/// Longest a dequeue taken by a trigger waits for the trigger to deliver its run.
+const HANDOFF_GRACE: Duration = Duration::from_secs(5);
 
 /// What a system's job is handed besides the transaction.
 pub(crate) struct Ctx {
@@ -321,10 +323,18 @@ impl Engine {
                 () = &mut notified => {}
                 () = tokio::time::sleep_until(until) => {}
             }
-            if !self.handoffs.leave(&worker.env_id, ticket.id)
-                && let Ok(run) = ticket.run.await
-            {
-                return Ok(vec![run]);
+            if !self.handoffs.leave(&worker.env_id, ticket.id) {
+                // A trigger took this dequeue and delivers its run after its commit. Should that
+                // trigger's caller go away before delivering, give up rather than wait forever:
+                // the run then waits out its heartbeat timeout and is retried.
+                match tokio::time::timeout(HANDOFF_GRACE, ticket.run).await {
+                    Ok(Ok(run)) => return Ok(vec![run]),
+                    Ok(Err(_)) => {}
+                    Err(_) => {
+                        self.handoffs.release(ticket.id);
+                        tracing::warn!(worker = %worker.id, "a run handed to this worker was never delivered");
+                    }
+                }
             }
         }
     }

@@ -1,14 +1,15 @@
 //! The public run API: trigger, retrieve, list, cancel, replay.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde_json::Value;
-use stint_engine::TriggerParams;
+use stint_engine::{Engine, TriggerParams};
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
-use stint_store::RunListParams;
+use stint_store::{RunListParams, RunRow};
 use stint_types::{RunId, RunStatus, Timestamp, names};
 
 use crate::AppState;
@@ -33,8 +34,26 @@ pub async fn trigger(
         return Err(ApiError::invalid("Idempotency keys are not supported yet"));
     }
     let params = trigger_params(task_id, request)?;
-    let run = state.engine.trigger(&env, params).await?;
+    let run = detached(&state, move |engine| async move { engine.trigger(&env, params).await }).await?;
     Ok(axum::Json(TriggerResponse { id: run.id.to_string(), is_cached: false }))
+}
+
+/// Runs an engine call that creates a run on a task of its own, so it finishes, effects after its
+/// commit included (waking workers, handing the run to a waiting one), even when the client
+/// goes away mid-request.
+async fn detached<F, Fut>(state: &AppState, call: F) -> Result<RunRow, ApiError>
+where
+    F: FnOnce(Arc<Engine>) -> Fut,
+    Fut: Future<Output = Result<RunRow, stint_engine::Error>> + Send + 'static,
+{
+    let task = tokio::spawn(call(state.engine.clone()));
+    match task.await {
+        Ok(result) => Ok(result?),
+        Err(error) => {
+            tracing::error!(%error, "a run-creating call failed");
+            Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Internal error"))
+        }
+    }
 }
 
 /// Checks a trigger request and turns it into engine parameters, saying what is wrong if it
@@ -144,7 +163,8 @@ pub async fn replay(
     Env(env): Env,
     Path(id): Path<String>,
 ) -> Result<axum::Json<IdResponse>, ApiError> {
-    let run = state.engine.replay(&env, &run_id(&id)?).await?;
+    let id = run_id(&id)?;
+    let run = detached(&state, move |engine| async move { engine.replay(&env, &id).await }).await?;
     Ok(axum::Json(IdResponse { id: run.id.to_string() }))
 }
 
