@@ -25,9 +25,19 @@ pub fn key_variable(kind: EnvironmentType) -> &'static str {
 
 /// Creates the tenancy tree on first start. Keys given in `provided` become the environments'
 /// keys; the others are generated, printed once and written, readable only by the owner, to
-/// [`KEYS_FILE`] in `data_dir`. On later starts nothing changes.
+/// [`KEYS_FILE`] in `data_dir`. On later starts nothing changes; a given key that is not one of
+/// the project's is reported.
 pub async fn ensure(engine: &Engine, data_dir: &Path, provided: &[(EnvironmentType, String)]) -> Result<(), Error> {
     if !engine.environments().await?.is_empty() {
+        let known: Vec<String> = engine.api_keys().await?.into_iter().map(|k| k.key_hash).collect();
+        for (kind, key) in provided {
+            if !known.contains(&hash_key(key)) {
+                tracing::warn!(
+                    variable = key_variable(*kind),
+                    "this key is not one of the project's: keys in the environment are used only on first start"
+                );
+            }
+        }
         return Ok(());
     }
     for (kind, key) in provided {
@@ -59,6 +69,13 @@ pub async fn ensure(engine: &Engine, data_dir: &Path, provided: &[(EnvironmentTy
 
 fn write_keys(data_dir: &Path, keys: &[(EnvironmentType, String)]) -> Result<PathBuf, Error> {
     let path = data_dir.join(KEYS_FILE);
+    // A file left from an earlier database holds keys that no longer open anything. It is
+    // replaced rather than rewritten, so the new one is created readable by its owner only.
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Io(format!("replacing {}: {e}", path.display()))),
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

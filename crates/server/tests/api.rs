@@ -306,3 +306,37 @@ async fn bad_list_queries_and_unknown_routes() {
     let (status, body) = s.send(s.http.get(format!("{}/healthz", s.base))).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
 }
+
+#[tokio::test]
+async fn first_start_generates_keys_readable_only_by_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret-keys.env"), "STINT_DEV_SECRET_KEY=tr_dev_left_from_an_old_database\n")
+        .unwrap();
+    let mut config = Config::new(dir.path());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.initial_keys = vec![(EnvironmentType::Production, PROD_KEY.into())];
+    let server = Server::start(config).await.unwrap();
+    let file = dir.path().join("secret-keys.env");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let keys: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    assert_eq!(names, vec!["STINT_DEV_SECRET_KEY", "STINT_STAGING_SECRET_KEY"], "the given prod key is not written");
+    assert!(keys[0].1.starts_with("tr_dev_") && keys[1].1.starts_with("tr_stg_"));
+    assert!(!text.contains("left_from_an_old_database"));
+
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    for key in [keys[0].1, keys[1].1, PROD_KEY] {
+        let response = http.get(format!("{base}/api/v1/runs")).bearer_auth(key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{key}");
+    }
+    drop(stop);
+}
