@@ -22,7 +22,7 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Takes runs until the worker is stopping. One call is in flight at a time: slots that free up
 /// meanwhile are asked for together by the next call, which keeps calls few and large (a second
-/// call in parallel halved the runs per call and gained nothing against a fast fake server).
+/// call in parallel halved the runs per call and gained nothing).
 ///
 /// Stopping ends the loop between calls, never during one: the server may already have started
 /// attempts for a call in flight, and dropping its answer would leave those runs stuck until
