@@ -340,3 +340,80 @@ async fn first_start_generates_keys_readable_only_by_the_owner() {
     }
     drop(stop);
 }
+
+#[tokio::test]
+async fn workers_reach_only_their_environment() {
+    let s = TestServer::start().await;
+    let (status, registered) =
+        s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": [{"id": "t"}]})).await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    let worker = registered["workerId"].as_str().unwrap().to_string();
+    assert!(registered["heartbeatIntervalMs"].as_u64().unwrap() > 0);
+    let id = s.trigger(PROD_KEY, "t", json!({"payload": 1})).await;
+
+    // Another environment's key cannot use the worker, nor complete the run through a worker of
+    // its own.
+    for (path, body) in [
+        (format!("/api/v1/workers/{worker}/dequeue"), json!({"maxRuns": 5, "waitMs": 0})),
+        (format!("/api/v1/workers/{worker}/heartbeat"), json!({"runs": []})),
+        (format!("/api/v1/workers/{worker}/complete"), json!({"completions": []})),
+        (format!("/api/v1/workers/{worker}/disconnect"), json!({})),
+    ] {
+        let (status, body) = s.post(DEV_KEY, &path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (_, dev_worker) =
+        s.post(DEV_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": [{"id": "t"}]})).await;
+    let dev_worker = dev_worker["workerId"].as_str().unwrap();
+    let (_, taken) =
+        s.post(DEV_KEY, &format!("/api/v1/workers/{dev_worker}/dequeue"), json!({"maxRuns": 5, "waitMs": 0})).await;
+    assert_eq!(taken["runs"], json!([]), "the dev worker sees no prod run");
+
+    let (status, taken) =
+        s.post(PROD_KEY, &format!("/api/v1/workers/{worker}/dequeue"), json!({"maxRuns": 5, "waitMs": 0})).await;
+    assert_eq!(status, StatusCode::OK);
+    let snapshot = taken["runs"][0]["snapshotId"].as_str().unwrap().to_string();
+    let completion = json!({"completions": [{"runId": id, "snapshotId": snapshot, "ok": true, "output": 1}]});
+    let (_, foreign) = s.post(DEV_KEY, &format!("/api/v1/workers/{dev_worker}/complete"), completion.clone()).await;
+    assert_eq!(foreign["results"][0]["outcome"], json!("NOT_FOUND"));
+    let (_, run) = s.get(PROD_KEY, &format!("/api/v3/runs/{id}")).await;
+    assert_eq!(run["status"], json!("EXECUTING"), "the other environment's completion changed nothing");
+    let (_, own) = s.post(PROD_KEY, &format!("/api/v1/workers/{worker}/complete"), completion).await;
+    assert_eq!(own["results"][0]["outcome"], json!("RUN_FINISHED"));
+    assert_eq!(own["results"][0]["status"], json!("COMPLETED"));
+}
+
+#[tokio::test]
+async fn bad_worker_requests_get_a_clear_4xx() {
+    let s = TestServer::start().await;
+    let (status, body) = s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": []})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_of(&body).contains("at least one task"));
+    let (status, body) = s
+        .post(
+            PROD_KEY,
+            "/api/v1/workers/register",
+            json!({"version": "1", "tasks": [{"id": "t", "retry": {"maxAttempts": 0}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_of(&body).contains("maxAttempts"), "{body}");
+    let (_, registered) =
+        s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": [{"id": "t"}]})).await;
+    let worker = registered["workerId"].as_str().unwrap();
+    for (body, message) in [
+        (json!({"maxRuns": 0}), "maxRuns"),
+        (json!({"maxRuns": 5, "waitMs": 60_000}), "waitMs"),
+        (json!({"maxRuns": 5, "extra": 1}), "unknown field"),
+    ] {
+        let (status, answer) = s.post(PROD_KEY, &format!("/api/v1/workers/{worker}/dequeue"), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(error_of(&answer).contains(message), "{body} → {answer}");
+    }
+    let confused = json!({"completions": [{"runId": "run_x", "snapshotId": "s", "ok": false}]});
+    let (status, answer) = s.post(PROD_KEY, &format!("/api/v1/workers/{worker}/complete"), confused).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_of(&answer).contains("no error"));
+    let (status, _) = s.post(PROD_KEY, "/api/v1/workers/worker_nope/dequeue", json!({"maxRuns": 1})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
