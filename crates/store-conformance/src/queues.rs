@@ -107,7 +107,7 @@ pub async fn heads_and_take_filter_by_task(store: Arc<dyn Store>) {
     assert_eq!(found.len(), 1, "a run that moved on leaves its queue");
 }
 
-/// Running counts move by deltas; limits can be changed.
+/// Running counts move by deltas; limits can be changed; a queue can be read under its lock.
 pub async fn running_counts_and_limits(store: Arc<dyn Store>) {
     let env = fixtures::env_id();
     let queue = fixtures::queue(&env, "task/c", Some(2));
@@ -128,6 +128,15 @@ pub async fn running_counts_and_limits(store: Arc<dyn Store>) {
         store.read(move |tx| Box::pin(async move { tx.queue_by_name(&env_id, &name).await })).await.unwrap().unwrap();
     assert_eq!(stored.running, 1);
     assert_eq!(stored.concurrency_limit, Some(7));
+    let (id, unknown) = (queue.id.clone(), fixtures::queue(&env, "missing", None).id);
+    let (locked, missing) = store
+        .write(move |tx| {
+            Box::pin(async move { Ok::<_, Error>((tx.queue_lock(&id).await?, tx.queue_lock(&unknown).await?)) })
+        })
+        .await
+        .unwrap();
+    assert_eq!(locked, Some(stored));
+    assert_eq!(missing, None);
 }
 
 /// A queue name is unique within its environment.

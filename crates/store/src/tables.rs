@@ -40,6 +40,9 @@ pub trait TenancyTable {
 pub trait QueueTable {
     /// The queue with this name in the environment.
     async fn queue_by_name(&mut self, env_id: &EnvId, name: &str) -> Result<Option<QueueRow>, Error>;
+    /// The queue, locked until the transaction ends, so that its running count can be checked
+    /// against its limit and changed without another transaction doing the same in between.
+    async fn queue_lock(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error>;
     /// Adds a queue; a name taken in the environment is a [`Error::Duplicate`].
     async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error>;
     /// Sets a queue's concurrency limit.

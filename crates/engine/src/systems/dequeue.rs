@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use stint_store::{RunRow, TaskRow, Tx, WorkerRow};
+use stint_store::{QueueRow, RunRow, TaskRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, RetryOptions, RunStatus, Timestamp};
 
 use crate::Error;
@@ -36,7 +36,7 @@ pub(crate) async fn dequeue(
     let mut next_ready_at: Option<Timestamp> = None;
     let mut ready = Vec::new();
     for head in heads {
-        let capacity = head.queue.concurrency_limit.map_or(u32::MAX, |limit| limit.saturating_sub(head.queue.running));
+        let capacity = free_slots(&head.queue);
         if capacity == 0 {
             continue;
         }
@@ -55,6 +55,18 @@ pub(crate) async fn dequeue(
     for (_, queue, capacity) in ready {
         if remaining == 0 {
             break;
+        }
+        // A limited queue is read again under its lock: another node may have taken slots since
+        // the heads were read, and the limit must hold across nodes.
+        let capacity = match queue.concurrency_limit {
+            None => capacity,
+            Some(_) => match tx.queue_lock(&queue.id).await? {
+                Some(locked) => free_slots(&locked),
+                None => 0,
+            },
+        };
+        if capacity == 0 {
+            continue;
         }
         let queued = tx.queue_take(&queue.id, &worker.task_ids, now.millis(), remaining.min(capacity)).await?;
         remaining -= u32::try_from(queued.len()).unwrap_or(remaining);
@@ -104,6 +116,11 @@ pub(crate) async fn start_attempt(
     let description = format!("Attempt {} started", next.attempt_number);
     changes.apply(tx, run, &next, &description).await?;
     Ok(next)
+}
+
+/// Slots of a queue not held by a run; unlimited queues have as many as anyone asks for.
+pub(crate) fn free_slots(queue: &QueueRow) -> u32 {
+    queue.concurrency_limit.map_or(u32::MAX, |limit| limit.saturating_sub(queue.running))
 }
 
 /// The retry settings of a run whose first attempt has started.

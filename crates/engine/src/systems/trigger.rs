@@ -7,7 +7,7 @@ use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
-use crate::systems::dequeue::start_attempt;
+use crate::systems::dequeue::{free_slots, start_attempt};
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,8 +84,13 @@ pub(crate) async fn trigger(
         (None, Some(task)) => task.queue_name.clone(),
         (None, None) => names::default_queue_name(&params.task_id),
     };
-    let queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
-    let has_slot = queue.concurrency_limit.is_none_or(|limit| queue.running < limit);
+    let mut queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
+    // Handing the run to a waiting worker takes a slot: a limited queue that seems to have one is
+    // read again under its lock, so the limit holds across nodes.
+    if free_slots(&queue) > 0 && queue.concurrency_limit.is_some() {
+        queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
+    }
+    let has_slot = free_slots(&queue) > 0;
     let taker = if has_slot && !tx.queue_ready(&queue.id, now.millis()).await? { idle(&params.task_id) } else { None };
     let id = ids.run(now);
     let run = RunRow {

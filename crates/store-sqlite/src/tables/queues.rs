@@ -42,6 +42,17 @@ impl QueueTable for SqliteTx<'_> {
         }
     }
 
+    async fn queue_lock(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error> {
+        // The single writer already serialises write transactions: reading is locking.
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ?");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
+        let mut rows = statement.query([id.as_str()]).map_err(map_error)?;
+        match rows.next().map_err(map_error)? {
+            Some(row) => Ok(Some(finish_queue(queue_from_row(row).map_err(map_error)?)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error> {
         self.connection
             .prepare_cached(
