@@ -1,0 +1,154 @@
+//! Where the store connects: [`Options`], the connect options built from them, and the URL as it
+//! may be shown (without its password).
+
+use std::fmt;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use stint_store::Error;
+
+/// Longest wait for one new connection, so an address that drops packets fails `open` instead of
+/// hanging it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of a PostgreSQL store.
+#[derive(Clone)]
+pub struct Options {
+    /// The server, as `postgres://user:password@host:port/database?…`.
+    pub url: String,
+    /// Most connections the pool opens: the most jobs running at once.
+    pub max_connections: u32,
+    /// The schema holding Stint's tables; the user's default `search_path` when `None`. It is
+    /// created when missing, and every connection of the pool uses it.
+    pub schema: Option<String>,
+}
+
+impl Options {
+    /// Defaults for a server: 16 connections, the default schema.
+    pub fn new(url: impl Into<String>) -> Options {
+        Options { url: url.into(), max_connections: 16, schema: None }
+    }
+
+    /// The URL without its password, for messages and logs.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// The connect options of every connection the store opens: the URL's, with the schema first in
+/// the `search_path` when one is set.
+pub(crate) fn connect_options(options: &Options) -> Result<PgConnectOptions, Error> {
+    let mut connect: PgConnectOptions = options
+        .url
+        .parse()
+        .map_err(|e| Error::Unavailable(format!("bad PostgreSQL URL {}: {e}", options.redacted_url())))?;
+    if connect.get_application_name().is_none() {
+        connect = connect.application_name("stint");
+    }
+    if let Some(schema) = &options.schema {
+        connect = connect.options([("search_path", quote_identifier(schema)?)]);
+    }
+    Ok(connect)
+}
+
+/// Opens one connection outside the pool.
+pub(crate) async fn connect_one(connect: &PgConnectOptions, options: &Options) -> Result<PgConnection, Error> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(connect)).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(error)) => Err(cannot_connect(options, &error)),
+        Err(_) => Err(Error::Unavailable(format!(
+            "cannot connect to PostgreSQL at {}: no answer within {CONNECT_TIMEOUT:?}",
+            options.redacted_url()
+        ))),
+    }
+}
+
+/// The error of a connection that could not be made, naming the server.
+pub(crate) fn cannot_connect(options: &Options, error: &sqlx::Error) -> Error {
+    Error::Unavailable(format!("cannot connect to PostgreSQL at {}: {error}", options.redacted_url()))
+}
+
+/// `name` as a quoted SQL identifier.
+pub(crate) fn quote_identifier(name: &str) -> Result<String, Error> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(Error::Unavailable(format!("'{name}' is not a usable schema name")));
+    }
+    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+/// `url` with the password of its user info and of a `password=` parameter replaced by `***`.
+/// Text that is not a URL is not shown at all, since it may hold a password anywhere.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "(a URL that does not start with postgres://)".to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..].find(['/', '?', '#']).map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!("{}:***{}", &authority[..colon], &authority[at..]),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let rest = &url[authority_end..];
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => rest.to_string(),
+    };
+    format!("{}{authority}{rest}", &url[..authority_start])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords_only() {
+        let cases = [
+            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h", "postgres://h"),
+            ("postgresql://u:p%40ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+            ("postgres://u@h/db?password=secret&x=1", "postgres://u@h/db?password=***&x=1"),
+            ("host=h password=secret", "(a URL that does not start with postgres://)"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_identifier("stint").unwrap(), "\"stint\"");
+        assert_eq!(quote_identifier("a\"b").unwrap(), "\"a\"\"b\"");
+        assert!(quote_identifier("").is_err());
+    }
+
+    #[test]
+    fn debug_does_not_show_the_password() {
+        let shown = format!("{:?}", Options::new("postgres://u:secret@h/db"));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

@@ -1,0 +1,163 @@
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use stint_store::{Error, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_types::{EnvId, QueueId};
+
+use crate::codec::{big, big_opt, count, count_opt, get, inserted, map_error, ts};
+use crate::tables::rows::runs_from_rows;
+use crate::tx::PgTx;
+
+/// Every column of `queues`, in the order [`queue_from_row`] reads them.
+macro_rules! queue_columns {
+    () => {
+        "id, env_id, name, concurrency_limit, running, created_at"
+    };
+}
+
+fn queue_from_row(r: &PgRow) -> Result<QueueRow, Error> {
+    Ok(QueueRow {
+        id: QueueId::from_stored(get(r, 0)?),
+        env_id: EnvId::from_stored(get(r, 1)?),
+        name: get(r, 2)?,
+        concurrency_limit: count_opt(r, 3)?,
+        running: count(r, 4)?,
+        created_at: ts(r, 5)?,
+    })
+}
+
+#[async_trait]
+impl QueueTable for PgTx<'_> {
+    async fn queue_by_name(&mut self, env_id: &EnvId, name: &str) -> Result<Option<QueueRow>, Error> {
+        let row = sqlx::query(concat!("SELECT ", queue_columns!(), " FROM queues WHERE env_id = $1 AND name = $2"))
+            .bind(env_id.as_str())
+            .bind(name)
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(queue_from_row).transpose()
+    }
+
+    async fn queue_lock(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error> {
+        // The row lock is held until the transaction ends: another transaction locking the queue
+        // waits, then reads the running count this one committed.
+        let locked = concat!("SELECT ", queue_columns!(), " FROM queues WHERE id = $1 FOR UPDATE");
+        let plain = concat!("SELECT ", queue_columns!(), " FROM queues WHERE id = $1");
+        let row = sqlx::query(if self.locking { locked } else { plain })
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(queue_from_row).transpose()
+    }
+
+    async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error> {
+        let result = sqlx::query(concat!(
+            "INSERT INTO queues (",
+            queue_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        ))
+        .bind(row.id.as_str())
+        .bind(row.env_id.as_str())
+        .bind(&row.name)
+        .bind(big_opt(row.concurrency_limit))
+        .bind(big(row.running))
+        .bind(row.created_at.0)
+        .execute(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        inserted(result, || format!("queue '{}' exists already in environment {}", row.name, row.env_id))
+    }
+
+    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error> {
+        sqlx::query("UPDATE queues SET concurrency_limit = $1 WHERE id = $2")
+            .bind(big_opt(limit))
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE queues SET running = GREATEST(0, running + $1) WHERE id = $2")
+            .bind(delta)
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each queue's head is found by walking its part of the partial index `runs_in_queue` in
+        // score order and stopping at the first run of an asked task, which is the first entry
+        // in the common case of one task per queue.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            "q.id, q.env_id, q.name, q.concurrency_limit, q.running, q.created_at, head.queue_score \
+             FROM queues q CROSS JOIN LATERAL ( \
+               SELECT r.queue_score FROM runs r \
+               WHERE r.queue_id = q.id AND r.queue_score IS NOT NULL AND r.task_id = ANY($2) \
+               ORDER BY r.queue_score LIMIT 1) head \
+             WHERE q.env_id = $1"
+        ))
+        .bind(env_id.as_str())
+        .bind(task_ids)
+        .fetch_all(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(|r| Ok(QueueHead { queue: queue_from_row(r)?, head_score: get(r, 6)? })).collect()
+    }
+
+    async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM runs \
+             WHERE queue_id = $1 AND queue_score IS NOT NULL AND queue_score <= $2)",
+        )
+        .bind(queue_id.as_str())
+        .bind(max_score)
+        .fetch_one(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        get(&row, 0)
+    }
+
+    async fn queue_take(
+        &mut self,
+        queue_id: &QueueId,
+        task_ids: &[String],
+        max_score: i64,
+        limit: u32,
+    ) -> Result<Vec<RunRow>, Error> {
+        if task_ids.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // In a write transaction the runs taken are locked until it ends, and runs another
+        // transaction has locked are skipped, not waited for: nodes dequeuing from one queue at
+        // once never get the same run, and none waits for another.
+        let locked = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE queue_id = $1 AND queue_score IS NOT NULL AND queue_score <= $2 \
+             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+        );
+        let plain = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE queue_id = $1 AND queue_score IS NOT NULL AND queue_score <= $2 \
+             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4"
+        );
+        let rows = sqlx::query(if self.locking { locked } else { plain })
+            .bind(queue_id.as_str())
+            .bind(max_score)
+            .bind(task_ids)
+            .bind(big(limit))
+            .fetch_all(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        runs_from_rows(&rows)
+    }
+}

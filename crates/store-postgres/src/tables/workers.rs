@@ -1,0 +1,84 @@
+use async_trait::async_trait;
+use stint_store::{Error, TaskRow, WorkerRow, WorkerTable};
+use stint_types::{EnvId, WorkerId};
+
+use crate::codec::{big_opt, count_opt, from_json, get, inserted, map_error, to_json, ts};
+use crate::tx::PgTx;
+
+#[async_trait]
+impl WorkerTable for PgTx<'_> {
+    async fn task_upsert(&mut self, row: &TaskRow) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (env_id, task_id) DO UPDATE SET queue_name = excluded.queue_name, \
+             retry = excluded.retry, max_duration = excluded.max_duration, updated_at = excluded.updated_at",
+        )
+        .bind(row.env_id.as_str())
+        .bind(&row.task_id)
+        .bind(&row.queue_name)
+        .bind(to_json(&row.retry))
+        .bind(big_opt(row.max_duration))
+        .bind(row.updated_at.0)
+        .execute(&mut *self.connection)
+        .await
+        .map(drop)
+        .map_err(map_error)
+    }
+
+    async fn task_get(&mut self, env_id: &EnvId, task_id: &str) -> Result<Option<TaskRow>, Error> {
+        let row = sqlx::query(
+            "SELECT queue_name, retry, max_duration, updated_at FROM tasks WHERE env_id = $1 AND task_id = $2",
+        )
+        .bind(env_id.as_str())
+        .bind(task_id)
+        .fetch_optional(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        row.map(|r| {
+            Ok(TaskRow {
+                env_id: env_id.clone(),
+                task_id: task_id.to_string(),
+                queue_name: get(&r, 0)?,
+                retry: from_json(&get::<String>(&r, 1)?)?,
+                max_duration: count_opt(&r, 2)?,
+                updated_at: ts(&r, 3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error> {
+        let result = sqlx::query(
+            "INSERT INTO workers (id, env_id, version, task_ids, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(row.id.as_str())
+        .bind(row.env_id.as_str())
+        .bind(&row.version)
+        .bind(to_json(&row.task_ids))
+        .bind(row.created_at.0)
+        .execute(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        inserted(result, || format!("worker {} exists already", row.id))
+    }
+
+    async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error> {
+        let row = sqlx::query("SELECT env_id, version, task_ids, created_at FROM workers WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        row.map(|r| {
+            Ok(WorkerRow {
+                id: id.clone(),
+                env_id: EnvId::from_stored(get(&r, 0)?),
+                version: get(&r, 1)?,
+                task_ids: from_json(&get::<String>(&r, 2)?)?,
+                created_at: ts(&r, 3)?,
+            })
+        })
+        .transpose()
+    }
+}
