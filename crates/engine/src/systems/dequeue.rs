@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use stint_store::{QueueRow, RunRow, TaskRow, Tx, WorkerRow};
-use stint_types::{ExecutionStatus, RetryOptions, RunStatus, Timestamp};
+use stint_types::{ExecutionStatus, QueueId, RetryOptions, RunStatus, Timestamp};
 
 use crate::Error;
 use crate::config::Config;
@@ -49,6 +49,21 @@ pub(crate) async fn dequeue(
     }
     ready.sort_by(|(a, qa, _), (b, qb, _)| (a, &qa.id).cmp(&(b, &qb.id)));
 
+    // Limited queues are read again under their locks: another node may have taken slots since
+    // the heads were read, and limits must hold across nodes. The locks are taken in queue id
+    // order, so dequeues on several nodes never wait on each other in a cycle.
+    let mut limited: Vec<QueueId> = ready
+        .iter()
+        .filter(|(_, queue, _)| queue.concurrency_limit.is_some())
+        .map(|(_, queue, _)| queue.id.clone())
+        .collect();
+    limited.sort();
+    let mut locked_capacity = HashMap::with_capacity(limited.len());
+    for id in limited {
+        let capacity = tx.queue_lock(&id).await?.map_or(0, |queue| free_slots(&queue));
+        locked_capacity.insert(id, capacity);
+    }
+
     let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
     let mut runs = Vec::new();
     let mut remaining = max_runs;
@@ -56,15 +71,7 @@ pub(crate) async fn dequeue(
         if remaining == 0 {
             break;
         }
-        // A limited queue is read again under its lock: another node may have taken slots since
-        // the heads were read, and the limit must hold across nodes.
-        let capacity = match queue.concurrency_limit {
-            None => capacity,
-            Some(_) => match tx.queue_lock(&queue.id).await? {
-                Some(locked) => free_slots(&locked),
-                None => 0,
-            },
-        };
+        let capacity = locked_capacity.get(&queue.id).copied().unwrap_or(capacity);
         if capacity == 0 {
             continue;
         }
