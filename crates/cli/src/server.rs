@@ -19,9 +19,19 @@ pub struct ServerArgs {
     #[arg(long, env = "STINT_LISTEN", default_value = "127.0.0.1:3030")]
     listen: SocketAddr,
     /// `full` syncs every commit to disk (survives power loss); `normal` survives a crash of the
-    /// process but may lose the last commits on power loss.
+    /// process but may lose the last commits on power loss. SQLite only.
     #[arg(long, env = "STINT_DURABILITY", default_value = "full")]
     durability: Durability,
+    /// Use this PostgreSQL database (`postgres://user:password@host:5432/db`) instead of the
+    /// SQLite file, so that several servers can share it.
+    #[arg(long, env = "STINT_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "STINT_POOL_SIZE", default_value_t = 16)]
+    pool_size: u32,
+    /// Bring the database's schema up to date and exit.
+    #[arg(long)]
+    migrate_only: bool,
     /// How long an executing attempt may go without a heartbeat before it is retried.
     #[arg(long, env = "STINT_EXECUTING_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
     executing_timeout: Duration,
@@ -38,6 +48,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut config = Config::new(&args.data_dir);
     config.listen = args.listen;
     config.durability = args.durability;
+    config.database_url = args.database_url;
+    config.pool_size = args.pool_size;
     config.engine.timeouts.executing = args.executing_timeout;
     config.engine.timeouts.pending_cancel = args.pending_cancel_timeout;
     config.sweep_interval = args.sweep_interval;
@@ -46,8 +58,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             config.initial_keys.push((kind, key));
         }
     }
+    if args.migrate_only {
+        stint_server::migrate(&config).await?;
+        println!("The database schema is up to date.");
+        return Ok(());
+    }
+    let database = config.database_description();
     let server = Server::start(config).await?;
-    println!("Stint is listening on http://{} (data in {})", server.local_addr(), args.data_dir.display());
+    println!("Stint is listening on http://{} (data in {database})", server.local_addr());
     server.run(shutdown_signal()).await?;
     Ok(())
 }

@@ -56,7 +56,13 @@ pub async fn ensure(engine: &Engine, data_dir: &Path, provided: &[(EnvironmentTy
         };
         keys.push(NewKey { kind, hash: hash_key(&key), prefix: key_prefix(&key) });
     }
-    if !engine.bootstrap(keys).await? || generated.is_empty() {
+    let created = match engine.bootstrap(keys).await {
+        Ok(created) => created,
+        // Another node sharing the database created the project at the same moment.
+        Err(stint_engine::Error::Store(stint_store::Error::Duplicate(_))) => false,
+        Err(error) => return Err(error.into()),
+    };
+    if !created || generated.is_empty() {
         return Ok(());
     }
     let file = write_keys(data_dir, &generated)?;

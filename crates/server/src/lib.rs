@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use stint_engine::{Engine, Ids, SystemClock};
+use stint_store::Store;
+use stint_store_postgres::{Options as PostgresOptions, PostgresStore};
 use stint_store_sqlite::{Durability, Options, SqliteStore};
 use stint_types::EnvironmentType;
 use tokio::net::TcpListener;
@@ -42,6 +44,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Commit durability of the SQLite store.
     pub durability: Durability,
+    /// A PostgreSQL URL (`postgres://…`) to use instead of the SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool.
+    pub pool_size: u32,
     /// Engine settings.
     pub engine: stint_engine::Config,
     /// How often to look for stalled runs.
@@ -58,9 +64,22 @@ impl Config {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 3030)),
             durability: Durability::Full,
+            database_url: None,
+            pool_size: 16,
             engine: stint_engine::Config::default(),
             sweep_interval: Duration::from_secs(1),
             initial_keys: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Where the data lives, for people: the SQLite file, or the PostgreSQL URL without its
+    /// password.
+    pub fn database_description(&self) -> String {
+        match &self.database_url {
+            None => self.data_dir.join("stint.db").display().to_string(),
+            Some(url) => PostgresOptions::new(url.as_str()).redacted_url(),
         }
     }
 }
@@ -87,14 +106,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the data directory, creates the default project on first start and binds the
-    /// address.
+    /// Opens the database, creates the default project on first start and binds the address.
     pub async fn start(config: Config) -> Result<Server, Error> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| Error::Io(format!("creating data directory {}: {e}", config.data_dir.display())))?;
-        let options = Options { durability: config.durability, ..Options::new(config.data_dir.join("stint.db")) };
-        let store = SqliteStore::open(&options).map_err(stint_engine::Error::Store)?;
-        let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(SystemClock), Ids::from_entropy(), config.engine));
+        let store = open_store(&config).await?;
+        let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Ids::from_entropy(), config.engine));
         bootstrap::ensure(&engine, &config.data_dir, &config.initial_keys).await?;
         let keys = auth::Keys::default();
         keys.load(&engine.environments().await?, &engine.api_keys().await?);
@@ -127,6 +142,46 @@ impl Server {
         let served = axum::serve(listener, router(self.state)).with_graceful_shutdown(stopping).await;
         sweeper.abort();
         served.map_err(|e| Error::Io(format!("serving: {e}")))
+    }
+}
+
+/// Opens the configured store, bringing its schema up to date: the SQLite file in the data
+/// directory, or the PostgreSQL database of `database_url`.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::Io(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+    match &config.database_url {
+        None => {
+            let options = Options { durability: config.durability, ..Options::new(config.data_dir.join("stint.db")) };
+            Ok(Arc::new(SqliteStore::open(&options).map_err(stint_engine::Error::Store)?))
+        }
+        Some(url) => {
+            let options = postgres_options(url, config.pool_size)?;
+            Ok(Arc::new(PostgresStore::open(&options).await.map_err(stint_engine::Error::Store)?))
+        }
+    }
+}
+
+fn postgres_options(url: &str, pool_size: u32) -> Result<PostgresOptions, Error> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Error::Config(
+            "the database URL must start with postgres:// or postgresql:// (SQLite needs none: it is the default)"
+                .into(),
+        ));
+    }
+    let mut options = PostgresOptions::new(url);
+    options.max_connections = pool_size.max(1);
+    Ok(options)
+}
+
+/// Brings the database's schema up to date and returns: `stint server --migrate-only`.
+pub async fn migrate(config: &Config) -> Result<(), Error> {
+    match &config.database_url {
+        None => open_store(config).await.map(drop),
+        Some(url) => {
+            let options = postgres_options(url, config.pool_size)?;
+            stint_store_postgres::migrate(&options).await.map_err(|e| Error::Engine(stint_engine::Error::Store(e)))
+        }
     }
 }
 
