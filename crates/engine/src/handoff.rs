@@ -91,8 +91,8 @@ impl Handoffs {
     }
 
     /// Closes every waiting ticket of a worker.
-    pub(crate) fn remove_worker(&self, env: &EnvId, worker: &WorkerId) {
-        if let Some(waiting) = self.state.lock().waiting.get_mut(env) {
+    pub(crate) fn remove_worker(&self, worker: &WorkerId) {
+        for waiting in self.state.lock().waiting.values_mut() {
             waiting.retain(|w| &w.worker.id != worker);
         }
     }

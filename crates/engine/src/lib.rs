@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod handoff;
 mod ids;
+mod local;
 mod notify;
 mod shell;
 mod state;

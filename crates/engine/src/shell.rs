@@ -1,22 +1,22 @@
 //! The engine's async shell: runs each system in a store transaction, then performs its effects
 //! (waking waiting workers) once the transaction has committed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use parking_lot::Mutex;
 use stint_store::{
-    ApiKeyRow, BoxFuture, EnvironmentRow, RunListParams, RunRow, SnapshotRow, Store, StoreExt, Tx, WorkerRow,
+    ApiKeyRow, BoxFuture, EnvironmentRow, RunListParams, RunRow, Signal, SnapshotRow, Store, StoreExt, Tx, WorkerRow,
 };
 use stint_types::{Clock, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::Error;
 use crate::config::Config;
-use crate::handoff::Handoffs;
 use crate::ids::Ids;
-use crate::notify::Notifier;
+use crate::local::Local;
 use crate::state::Changes;
 use crate::systems::attempt::{self, Completed, HeartbeatVerdict, Outcome};
 use crate::systems::cancel::{self, Cancelled};
@@ -28,6 +28,10 @@ use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
 const SWEEP_BATCH: u32 = 200;
+/// The lease of the node doing maintenance.
+const MAINTENANCE_LEASE: &str = "maintenance";
+/// Longest a waiting dequeue goes without looking at the queues again.
+const RECHECK: Duration = Duration::from_secs(2);
 /// Longest a dequeue taken by a trigger waits for the trigger to deliver its run.
 const HANDOFF_GRACE: Duration = Duration::from_secs(5);
 
@@ -44,25 +48,33 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     ids: Arc<Ids>,
     config: Config,
-    notifier: Notifier,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
-    handoffs: Arc<Handoffs>,
-    disconnected: Mutex<HashSet<WorkerId>>,
+    local: Arc<Local>,
     stopping: AtomicBool,
 }
 
 impl Engine {
-    /// An engine over `store`, reading time from `clock` and making ids with `ids`.
+    /// An engine over `store`, reading time from `clock` and making ids with `ids`. When the
+    /// store carries signals between nodes, the engine listens to them (on the current tokio
+    /// runtime) for as long as it lives.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Ids, config: Config) -> Engine {
+        let local = Arc::new(Local::default());
+        if let (Some(mut signals), Ok(runtime)) = (store.subscribe(), tokio::runtime::Handle::try_current()) {
+            let listening = Arc::downgrade(&local);
+            runtime.spawn(async move {
+                while let Some(signal) = signals.next().await {
+                    let Some(local) = listening.upgrade() else { return };
+                    local.apply(&signal);
+                }
+            });
+        }
         Engine {
             store,
             clock,
             ids: Arc::new(ids),
             config,
-            notifier: Notifier::default(),
             workers: Mutex::default(),
-            handoffs: Arc::default(),
-            disconnected: Mutex::default(),
+            local,
             stopping: AtomicBool::new(false),
         }
     }
@@ -76,7 +88,7 @@ impl Engine {
     /// down without waiting out long polls. Work in progress is unaffected.
     pub fn stop_waiting(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.notifier.wake_all();
+        self.local.notifier.wake_all();
     }
 
     /// The engine's current time.
@@ -102,15 +114,18 @@ impl Engine {
                     let mut changes = Changes::default();
                     let result = f(tx, &ctx, &mut changes).await?;
                     changes.flush(tx).await?;
+                    for env in &changes.wake {
+                        tx.signal(&Signal::Work(env.clone())).await?;
+                    }
                     Ok::<_, Error>((result, changes))
                 })
             })
             .await?;
         for env in &changes.wake {
-            self.notifier.wake(env);
+            self.local.notifier.wake(env);
         }
         for (ticket, run) in changes.handoffs {
-            self.handoffs.deliver(ticket, run);
+            self.local.handoffs.deliver(ticket, run);
         }
         Ok(result)
     }
@@ -125,12 +140,12 @@ impl Engine {
         R: Send + 'static,
     {
         let taken: Arc<Mutex<Vec<u64>>> = Arc::default();
-        let (handoffs, env_id, recorded) = (self.handoffs.clone(), env.id.clone(), taken.clone());
+        let (local, env_id, recorded) = (self.local.clone(), env.id.clone(), taken.clone());
         let result = self
             .write(move |tx, ctx, changes| {
                 Box::pin(async move {
                     let mut idle = move |task: &str| {
-                        let found = handoffs.take(&env_id, task);
+                        let found = local.handoffs.take(&env_id, task);
                         if let Some((ticket, _)) = &found {
                             recorded.lock().push(*ticket);
                         }
@@ -141,7 +156,7 @@ impl Engine {
             })
             .await;
         for ticket in taken.lock().drain(..) {
-            self.handoffs.release(ticket);
+            self.local.handoffs.release(ticket);
         }
         result
     }
@@ -264,35 +279,30 @@ impl Engine {
         Ok(worker)
     }
 
-    /// Ends `worker`'s waiting dequeues now and makes its later ones return at once without
-    /// taking runs, so a worker that is shutting down gets its long poll answered instead of
-    /// abandoning it (an abandoned answer could carry runs it would never hear of).
-    pub fn disconnect(&self, worker: &WorkerRow) {
-        let mut disconnected = self.disconnected.lock();
-        if disconnected.len() > 10_000 {
-            disconnected.clear();
-        }
-        disconnected.insert(worker.id.clone());
-        drop(disconnected);
-        self.handoffs.remove_worker(&worker.env_id, &worker.id);
-        self.notifier.wake(&worker.env_id);
+    /// Ends `worker`'s waiting dequeues now, on every node, and makes its later ones return at
+    /// once without taking runs, so a worker that is shutting down gets its long poll answered
+    /// instead of abandoning it (an abandoned answer could carry runs it would never hear of).
+    pub async fn disconnect(&self, worker: &WorkerRow) -> Result<(), Error> {
+        self.local.disconnect(&worker.id, Some(&worker.env_id));
+        let signal = Signal::Disconnect(worker.id.clone());
+        self.store.write(move |tx| Box::pin(async move { Ok::<_, Error>(tx.signal(&signal).await?) })).await
     }
 
     /// How many dequeues of `env` are waiting for a run now.
     pub fn waiting_dequeues(&self, env: &EnvironmentRow) -> usize {
-        self.handoffs.waiting(&env.id)
+        self.local.handoffs.waiting(&env.id)
     }
 
     /// Takes up to `max_runs` runs for `worker` and starts their attempts, waiting up to `wait`
     /// for one to become ready when none is. Returns nothing once the worker has disconnected.
     pub async fn dequeue(&self, worker: &WorkerRow, max_runs: u32, wait: Duration) -> Result<Vec<RunRow>, Error> {
         let deadline = tokio::time::Instant::now() + wait;
-        let notify = self.notifier.get(&worker.env_id);
+        let notify = self.local.notifier.get(&worker.env_id);
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.disconnected.lock().contains(&worker.id) {
+            if self.local.is_disconnected(&worker.id) {
                 return Ok(Vec::new());
             }
             let taken = worker.clone();
@@ -307,12 +317,13 @@ impl Engine {
             if !runs.is_empty() || now >= deadline || self.stopping.load(Ordering::SeqCst) {
                 return Ok(runs);
             }
-            let mut until = deadline;
+            // Look again now and then even without a wake-up: signals from other nodes can be lost.
+            let mut until = deadline.min(now + RECHECK);
             if let Some(ready) = next_ready_at {
                 let in_ms = u64::try_from(ready.millis() - self.clock.now().millis()).unwrap_or(0);
                 until = until.min(now + Duration::from_millis(in_ms));
             }
-            let mut ticket = self.handoffs.wait(worker);
+            let mut ticket = self.local.handoffs.wait(worker);
             tokio::select! {
                 handed = &mut ticket.run => {
                     if let Ok(run) = handed {
@@ -323,7 +334,7 @@ impl Engine {
                 () = &mut notified => {}
                 () = tokio::time::sleep_until(until) => {}
             }
-            if !self.handoffs.leave(&worker.env_id, ticket.id) {
+            if !self.local.handoffs.leave(&worker.env_id, ticket.id) {
                 // A trigger took this dequeue and delivers its run after its commit. Should that
                 // trigger's caller go away before delivering, give up rather than wait forever:
                 // the run then waits out its heartbeat timeout and is retried.
@@ -331,7 +342,7 @@ impl Engine {
                     Ok(Ok(run)) => return Ok(vec![run]),
                     Ok(Err(_)) => {}
                     Err(_) => {
-                        self.handoffs.release(ticket.id);
+                        self.local.handoffs.release(ticket.id);
                         tracing::warn!(worker = %worker.id, "a run handed to this worker was never delivered");
                     }
                 }
@@ -379,6 +390,34 @@ impl Engine {
             })
         })
         .await
+    }
+
+    /// Does the maintenance work, the stall sweep, if `node` holds the maintenance lease or can
+    /// take it (it is free or expired); holding it, `node` extends it by `lease`. Among nodes
+    /// sharing a database one does maintenance at a time, and another takes over within `lease`
+    /// of the last one stopping. Returns how many runs were handled, or `None` when another node
+    /// holds the lease.
+    pub async fn maintain(&self, node: &str, lease: Duration) -> Result<Option<usize>, Error> {
+        let (node, now) = (node.to_string(), self.clock.now());
+        let until = now.plus(lease);
+        let held = self
+            .store
+            .write(move |tx| {
+                Box::pin(async move { Ok::<_, Error>(tx.lease_acquire(MAINTENANCE_LEASE, &node, now, until).await?) })
+            })
+            .await?;
+        match held {
+            Some(_) => Ok(Some(self.sweep_stalled().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Gives the maintenance lease up, if `node` holds it, so another node takes over at once.
+    pub async fn resign(&self, node: &str) -> Result<(), Error> {
+        let node = node.to_string();
+        self.store
+            .write(move |tx| Box::pin(async move { Ok::<_, Error>(tx.lease_release(MAINTENANCE_LEASE, &node).await?) }))
+            .await
     }
 
     /// Handles every run whose heartbeat deadline has passed. Returns how many were handled.

@@ -104,7 +104,7 @@ async fn a_disconnected_worker_stops_waiting_and_takes_nothing() {
         tokio::spawn(async move { h.engine.dequeue(&worker, 10, std::time::Duration::from_secs(30)).await })
     };
     let started = std::time::Instant::now();
-    h.engine.disconnect(&worker);
+    h.engine.disconnect(&worker).await.unwrap();
     assert!(waiting.await.unwrap().unwrap().is_empty());
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "the long poll ended at once");
     h.trigger(&h.prod, "t").await;

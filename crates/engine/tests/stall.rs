@@ -82,3 +82,23 @@ async fn a_stalled_attempt_on_its_last_try_fails_and_in_development_is_cancelled
     assert_eq!(h.run(&h.prod, &prod.id).await.status, RunStatus::Failed);
     assert_eq!(h.run(&h.dev, &dev.id).await.status, RunStatus::Canceled);
 }
+
+#[tokio::test]
+async fn one_node_at_a_time_does_maintenance_and_another_takes_over() {
+    let h = Harness::with_config(config()).await;
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    h.trigger(&h.prod, "t").await;
+    h.dequeue(&worker, 1).await;
+    let lease = Duration::from_secs(5);
+
+    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), Some(0));
+    h.advance(4_999);
+    assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), None, "a holds the lease for 5 s");
+    h.advance(1);
+    assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), Some(0), "a stopped renewing: b takes over");
+    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), None);
+    h.advance(30_000);
+    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), Some(1), "whoever holds the lease sweeps");
+    h.engine.resign("node-a").await.unwrap();
+    assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), Some(0), "a resigned lease is free at once");
+}

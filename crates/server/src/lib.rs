@@ -128,7 +128,8 @@ impl Server {
     /// and finishes the requests in progress.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
         let engine = self.state.engine.clone();
-        let sweeper = tokio::spawn(sweep(engine.clone(), self.sweep_interval));
+        let node = format!("node_{:016x}", rand::random::<u64>());
+        let maintenance = tokio::spawn(maintain(engine.clone(), self.sweep_interval, node.clone()));
         let stopping = async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -139,8 +140,11 @@ impl Server {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let served = axum::serve(listener, router(self.state)).with_graceful_shutdown(stopping).await;
-        sweeper.abort();
+        let served = axum::serve(listener, router(self.state.clone())).with_graceful_shutdown(stopping).await;
+        maintenance.abort();
+        if let Err(error) = self.state.engine.resign(&node).await {
+            tracing::warn!(%error, "could not give up the maintenance lease; another node takes it when it expires");
+        }
         served.map_err(|e| Error::Io(format!("serving: {e}")))
     }
 }
@@ -185,16 +189,33 @@ pub async fn migrate(config: &Config) -> Result<(), Error> {
     }
 }
 
-/// Looks for stalled runs every `interval`.
-async fn sweep(engine: Arc<Engine>, interval: Duration) {
+/// Every `interval`, does the maintenance work (the stall sweep) if this node holds the
+/// maintenance lease or can take it. The lease lasts five intervals (at least 2 s): a node that
+/// dies is replaced within that time.
+async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
+    let lease = (interval * 5).max(Duration::from_secs(2));
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = false;
     loop {
         ticks.tick().await;
-        match engine.sweep_stalled().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(runs = n, "handled stalled runs"),
-            Err(error) => tracing::warn!(%error, "stall sweep failed; retrying at the next tick"),
+        match engine.maintain(&node, lease).await {
+            Ok(Some(handled)) => {
+                if !leading {
+                    tracing::info!(node, "this node does the maintenance work now");
+                    leading = true;
+                }
+                if handled > 0 {
+                    tracing::info!(runs = handled, "handled stalled runs");
+                }
+            }
+            Ok(None) => {
+                if leading {
+                    tracing::info!(node, "another node does the maintenance work now");
+                    leading = false;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "maintenance failed; retrying at the next tick"),
         }
     }
 }

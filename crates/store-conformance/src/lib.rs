@@ -6,6 +6,7 @@
 //! fail by name. Every bug fixed in a backend gets a case here, so the others are checked too.
 
 pub mod fixtures;
+pub mod leases;
 pub mod queues;
 pub mod runs;
 pub mod tenancy;
@@ -32,6 +33,8 @@ macro_rules! conformance_tests {
             transactions::failed_job_rolls_back_only_itself,
             transactions::concurrent_writes_all_commit,
             transactions::reads_see_committed_writes,
+            leases::a_lease_has_one_holder_until_it_expires,
+            leases::signals_arrive_when_committed,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

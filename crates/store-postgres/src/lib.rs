@@ -31,6 +31,7 @@
 
 mod codec;
 mod connect;
+mod listen;
 mod migrate;
 mod tables;
 mod tx;
@@ -39,7 +40,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use stint_store::{BoxFuture, Error, Job, Store};
+use stint_store::{BoxFuture, Error, Job, SignalStream, Store};
 
 pub use crate::connect::Options;
 pub use crate::migrate::migrate;
@@ -85,5 +86,11 @@ impl Store for PostgresStore {
 
     fn read_job(&self, job: Job) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(tx::run(&self.pool, Mode::Read, job))
+    }
+
+    fn subscribe(&self) -> Option<SignalStream> {
+        let (sender, receiver) = futures::channel::mpsc::unbounded();
+        tokio::spawn(listen::listen(self.pool.clone(), sender));
+        Some(Box::pin(receiver))
     }
 }

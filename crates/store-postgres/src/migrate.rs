@@ -20,7 +20,10 @@ use crate::connect::{self, Options};
 
 /// Every migration: version, description, SQL. Versions match the file names' prefixes; a
 /// migration, once released, is never edited (its checksum is checked at every start).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "leases", include_str!("../migrations/0002_leases.sql")),
+];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory
 /// lock, on a connection of its own.

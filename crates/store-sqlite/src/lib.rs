@@ -109,5 +109,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_init.sql")),
+        M::up(include_str!("../migrations/0002_leases.sql")),
+    ])
 }

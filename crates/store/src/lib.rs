@@ -7,6 +7,7 @@
 
 mod error;
 mod rows;
+mod signal;
 mod store;
 mod tables;
 
@@ -15,5 +16,6 @@ pub use rows::{
     ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
     TaskRow, WorkerRow,
 };
-pub use store::{BoxFuture, Job, Store, StoreExt};
-pub use tables::{QueueTable, RunTable, TenancyTable, Tx, WorkerTable};
+pub use signal::Signal;
+pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
+pub use tables::{LeaseTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};

@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::{Error, Tx};
+use crate::{Error, Signal, Tx};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Signals from other nodes, as they arrive.
+pub type SignalStream = Pin<Box<dyn futures::Stream<Item = Signal> + Send>>;
 
 /// A unit of work run inside one transaction. It returns `Err` to roll its writes back.
 pub type Job = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<(), Error>> + Send>;
@@ -21,6 +24,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs a job in a read-only transaction.
     fn read_job(&self, job: Job) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// The signals other nodes send through this database, or `None` for a store only one node
+    /// uses. The stream reconnects by itself; signals sent while it is disconnected are lost, so
+    /// listeners must also look again from time to time.
+    fn subscribe(&self) -> Option<SignalStream> {
+        None
+    }
 }
 
 /// Typed wrappers over [`Store`]'s jobs.

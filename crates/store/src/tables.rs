@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 
+use crate::signal::Signal;
+
 use crate::Error;
 use crate::rows::{
     ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
@@ -10,9 +12,36 @@ use crate::rows::{
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
-pub trait Tx: TenancyTable + QueueTable + WorkerTable + RunTable + Send {}
+pub trait Tx: TenancyTable + QueueTable + WorkerTable + RunTable + LeaseTable + Signals + Send {}
 
-impl<T: TenancyTable + QueueTable + WorkerTable + RunTable + Send> Tx for T {}
+impl<T: TenancyTable + QueueTable + WorkerTable + RunTable + LeaseTable + Signals + Send> Tx for T {}
+
+/// Named leases: which node of several sharing a database does a piece of work.
+#[async_trait]
+pub trait LeaseTable {
+    /// Takes the lease `name` for `holder` until `until`, or extends it, when it is free, has
+    /// expired (its end is at or before `now`) or is `holder`'s already. Returns the lease's epoch
+    /// when `holder` holds it, `None` when another holder does. The epoch grows each time the
+    /// lease changes hands.
+    async fn lease_acquire(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<i64>, Error>;
+    /// Gives the lease up, if `holder` holds it.
+    async fn lease_release(&mut self, name: &str, holder: &str) -> Result<(), Error>;
+}
+
+/// Telling the other nodes sharing the database about a change, once the transaction commits.
+/// A store with only one node (SQLite) has no one to tell and does nothing.
+#[async_trait]
+pub trait Signals {
+    /// Sends `signal` to every node subscribed to the store ([`crate::Store::subscribe`]) if and
+    /// when this transaction commits.
+    async fn signal(&mut self, signal: &Signal) -> Result<(), Error>;
+}
 
 /// Organizations, projects, environments and their keys.
 #[async_trait]

@@ -82,7 +82,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let worker = worker(&state, &env, &id).await?;
-    state.engine.disconnect(&worker);
+    state.engine.disconnect(&worker).await?;
     Ok(axum::Json(serde_json::json!({"workerId": worker.id.to_string()})))
 }
 

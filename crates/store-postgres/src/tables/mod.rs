@@ -11,6 +11,7 @@ macro_rules! run_columns {
     };
 }
 
+pub(crate) mod leases;
 mod queues;
 mod rows;
 mod runs;

@@ -1,5 +1,6 @@
 //! The table traits of `stint-store`, implemented on SQLite.
 
+mod leases;
 mod queues;
 pub(crate) mod runs;
 mod tenancy;
