@@ -64,8 +64,9 @@ async fn acknowledged_runs_survive_kill_9_and_complete_exactly_once() {
         assert!(finished.contains(id), "acknowledged run {id} never finished its task");
     }
 
-    let db =
-        rusqlite::Connection::open_with_flags(stack.database(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
+    if let Some(file) = stack.sqlite_file() {
+        let db = rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    }
 }

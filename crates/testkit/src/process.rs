@@ -43,11 +43,28 @@ pub struct ServerProcess {
     args: Vec<String>,
 }
 
+/// Where a test server keeps its runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend<'a> {
+    /// The SQLite file in the data directory.
+    Sqlite,
+    /// This PostgreSQL database.
+    Postgres(&'a str),
+}
+
 impl ServerProcess {
     /// Starts a server on `data_dir` on a free port with the test keys and `args` (extra flags),
     /// and waits until it listens.
     pub fn start(data_dir: &Path, args: &[&str]) -> ServerProcess {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        ServerProcess::start_on(Backend::Sqlite, data_dir, args)
+    }
+
+    /// [`ServerProcess::start`] with its runs in `backend`.
+    pub fn start_on(backend: Backend<'_>, data_dir: &Path, args: &[&str]) -> ServerProcess {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if let Backend::Postgres(url) = backend {
+            args.extend(["--database-url".to_string(), url.to_string(), "--pool-size".into(), "8".into()]);
+        }
         let mut server =
             ServerProcess { child: None, data_dir: data_dir.to_path_buf(), address: "127.0.0.1:0".into(), args };
         server.spawn();
@@ -96,6 +113,11 @@ impl ServerProcess {
             .unwrap_or_else(|_| panic!("the server did not start; see {}", self.data_dir.join("server.log").display()));
         self.address = address;
         self.child = Some(child);
+    }
+
+    /// The server's log (its standard error), appended to across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
     }
 
     /// The server's base URL.
