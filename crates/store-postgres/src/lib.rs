@@ -46,8 +46,10 @@ pub use crate::connect::Options;
 pub use crate::migrate::migrate;
 use crate::tx::Mode;
 
-/// Longest wait for a pooled connection before a job fails as unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a pooled connection before a job fails as unavailable. While the database
+/// cannot be reached, every job waits this long before its caller hears so (a 503), so it is
+/// kept short; a pool busy for longer than this is also worth a 503 and a retry.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A store on a PostgreSQL database: a pool of connections, each job a transaction on one.
 pub struct PostgresStore {

@@ -57,6 +57,12 @@ async fn sleep(_ctx: TaskContext, payload: Sleep) -> Result<Value, TaskError> {
     Ok(json!({"slept_ms": payload.ms}))
 }
 
+/// Sleeps like `sleep`, in a queue that lets two run at once however many workers there are:
+/// the queue's concurrency limit is enforced by the server, across workers and server nodes.
+async fn throttled(ctx: TaskContext, payload: Sleep) -> Result<Value, TaskError> {
+    sleep(ctx, payload).await
+}
+
 /// Does nothing, whatever the payload: `IgnoredAny` accepts any JSON without decoding it.
 async fn noop(_ctx: TaskContext, _payload: IgnoredAny) -> Result<Value, TaskError> {
     Ok(Value::Null)
@@ -80,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .task(Task::new("hello-world", ledger.around(hello_world)))
         .task(Task::new("flaky", ledger.around(flaky)).retry(quick_retries))
         .task(Task::new("sleep", ledger.around(sleep)))
+        .task(Task::new("throttled", ledger.around(throttled)).queue("throttled", Some(2)))
         .task(Task::new("noop", ledger.around(noop)))
         .run()
         .await?;

@@ -196,6 +196,13 @@ pub(crate) async fn queue_for(
         running: 0,
         created_at: now,
     };
-    tx.queue_insert(&queue).await?;
-    Ok(queue)
+    match tx.queue_insert(&queue).await {
+        Ok(()) => Ok(queue),
+        // Another node created it at the same moment: use theirs.
+        Err(stint_store::Error::Duplicate(_)) => tx
+            .queue_by_name(&env.id, name)
+            .await?
+            .ok_or_else(|| Error::Store(stint_store::Error::NotFound(format!("queue {name}")))),
+        Err(error) => Err(error.into()),
+    }
 }

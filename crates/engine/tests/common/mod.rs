@@ -1,4 +1,5 @@
-//! A real engine on a SQLite file, driven by a manual clock.
+//! A real engine on a SQLite file, driven by a manual clock; with `STINT_ENGINE_POSTGRES=1`, on a
+//! fresh PostgreSQL database instead, so the same tests check both stores.
 
 #![allow(dead_code)]
 
@@ -18,6 +19,7 @@ pub struct Harness {
     pub prod: EnvironmentRow,
     pub dev: EnvironmentRow,
     _dir: tempfile::TempDir,
+    _database: Option<stint_testkit::postgres::TestDatabase>,
 }
 
 pub const START: Timestamp = Timestamp(1_800_000_000_000);
@@ -38,9 +40,19 @@ impl Harness {
 
     pub async fn with_config(config: Config) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&Options::new(dir.path().join("stint.db"))).unwrap();
+        let database = std::env::var("STINT_ENGINE_POSTGRES")
+            .is_ok_and(|v| v == "1")
+            .then(stint_testkit::postgres::TestDatabase::create);
+        let store: Arc<dyn stint_store::Store> = match &database {
+            None => Arc::new(SqliteStore::open(&Options::new(dir.path().join("stint.db"))).unwrap()),
+            Some(database) => {
+                let mut options = stint_store_postgres::Options::new(database.url());
+                options.max_connections = 4;
+                Arc::new(stint_store_postgres::PostgresStore::open(&options).await.unwrap())
+            }
+        };
         let clock = Arc::new(ManualClock::new(START));
-        let engine = Engine::new(Arc::new(store), clock.clone(), Ids::seeded(42), config);
+        let engine = Engine::new(store, clock.clone(), Ids::seeded(42), config);
         let keys = vec![NewKey { kind: EnvironmentType::Production, hash: "00".repeat(32), prefix: "tr_prod_".into() }];
         assert!(engine.bootstrap(keys).await.unwrap());
         assert!(!engine.bootstrap(Vec::new()).await.unwrap(), "bootstrap runs once");
@@ -52,6 +64,7 @@ impl Harness {
             engine,
             clock,
             _dir: dir,
+            _database: database,
         }
     }
 
