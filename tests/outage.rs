@@ -9,6 +9,9 @@ use stint_testkit::Api;
 use stint_testkit::postgres::Cluster;
 use stint_testkit::process::{Backend, PROD_KEY, ServerProcess, WorkerProcess};
 
+/// What a trigger call answered: its status and its `Retry-After`, if any.
+type Answer = (u16, Option<String>);
+
 /// How long the database stays down.
 const OUTAGE: Duration = Duration::from_secs(10);
 
@@ -29,7 +32,7 @@ async fn a_database_outage_gives_503s_and_loses_nothing() {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let trigger_url = format!("{}/api/v1/tasks/sleep/trigger", server.url());
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let answers: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
     let stop = Arc::new(tokio::sync::Notify::new());
     let client = {
         let (acked, answers, stop) = (acked.clone(), answers.clone(), stop.clone());
