@@ -359,11 +359,13 @@ impl Engine {
         let worker = worker.clone();
         self.write(move |tx, ctx, _| {
             Box::pin(async move {
-                let mut verdicts = Vec::with_capacity(runs.len());
-                for (run_id, snapshot_id) in &runs {
-                    verdicts.push(attempt::heartbeat(tx, ctx.now, &ctx.config, &worker, run_id, snapshot_id).await?);
+                let mut verdicts = vec![None; runs.len()];
+                for at in in_run_order(&runs, |(run_id, _)| run_id) {
+                    let (run_id, snapshot_id) = &runs[at];
+                    verdicts[at] =
+                        Some(attempt::heartbeat(tx, ctx.now, &ctx.config, &worker, run_id, snapshot_id).await?);
                 }
-                Ok(verdicts)
+                Ok(verdicts.into_iter().flatten().collect())
             })
         })
         .await
@@ -378,15 +380,18 @@ impl Engine {
         let env = env.clone();
         self.write(move |tx, ctx, changes| {
             Box::pin(async move {
-                let mut results = Vec::with_capacity(completions.len());
-                for (run_id, snapshot_id, outcome) in completions {
+                let order = in_run_order(&completions, |(run_id, ..)| run_id);
+                let mut completions: Vec<Option<_>> = completions.into_iter().map(Some).collect();
+                let mut results = vec![None; completions.len()];
+                for at in order {
+                    let Some((run_id, snapshot_id, outcome)) = completions[at].take() else { continue };
                     let jitter = ctx.ids.unit();
-                    results.push(
+                    results[at] = Some(
                         attempt::complete(tx, &ctx.ids, ctx.now, &env, &run_id, &snapshot_id, outcome, jitter, changes)
                             .await?,
                     );
                 }
-                Ok(results)
+                Ok(results.into_iter().flatten().collect())
             })
         })
         .await
@@ -435,6 +440,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The positions of `items` in the order of their run ids. Transactions that change several runs
+/// change them in this order, so two of them on different nodes never wait on each other's row
+/// locks in a cycle.
+fn in_run_order<T>(items: &[T], run_id: impl Fn(&T) -> &RunId) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|a, b| run_id(&items[*a]).cmp(run_id(&items[*b])));
+    order
 }
 
 /// The run, if it belongs to `env`. Runs of other environments are reported missing, exactly as

@@ -29,6 +29,7 @@
 //! partial indexes holding the queued runs and the held runs' heartbeat deadlines), BIGINT
 //! milliseconds, TEXT ids and TEXT JSON in the same encodings.
 
+pub mod admin;
 mod codec;
 mod connect;
 mod listen;

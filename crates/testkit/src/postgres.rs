@@ -34,7 +34,7 @@ impl TestDatabase {
         let admin = admin_url();
         let name = format!("stint_e2e_{:016x}", random());
         psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = replace_database(&admin, &name);
+        let url = stint_store_postgres::admin::database_url(&admin, &name);
         TestDatabase { admin, name, url }
     }
 
@@ -137,19 +137,6 @@ fn psql(url: &str, sql: &str) {
     );
 }
 
-/// `url` naming `database` instead of the one it names.
-fn replace_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_end..].find('/').map_or(base.len(), |i| authority_end + i);
-    let mut replaced = format!("{}/{database}", &base[..path_start]);
-    if let Some(query) = query {
-        replaced.push('?');
-        replaced.push_str(query);
-    }
-    replaced
-}
-
 /// The user to run PostgreSQL's programs as: `postgres` when the tests run as root.
 fn as_postgres() -> Option<&'static str> {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
@@ -204,19 +191,4 @@ fn random() -> u64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     (nanos as u64) ^ (u64::from(std::process::id()) << 40) ^ count.rotate_left(20)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_name_another_database() {
-        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(
-            replace_database("postgres://u@h/postgres?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
 }

@@ -1,11 +1,11 @@
-//! W2: a queue of no-op runs drained by one worker process.
+//! W2: a queue of no-op runs drained by worker processes.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::server::BenchServer;
+use super::server::{BenchServer, Storage};
 use super::trigger::Trigger;
 use super::workers::BenchWorker;
 
@@ -13,18 +13,34 @@ use super::workers::BenchWorker;
 pub struct Drain {
     /// (N − 1) / (last start − first start).
     pub runs_per_s: f64,
-    /// From spawning the worker to its exit after the last completion.
+    /// From spawning the workers to the last run finishing.
     pub wall_incl_startup_s: f64,
 }
 
-/// Queues `n` runs, then drains them with one worker of `concurrency`.
-pub async fn run(n: usize, concurrency: usize, clients: usize) -> anyhow::Result<Drain> {
-    let server = BenchServer::start("full")?;
-    Trigger::new(&server.url).many(n, clients).await?;
+/// Queues `n` runs on `nodes` servers sharing `storage`, then drains them with one worker per
+/// node sharing `concurrency` between them.
+pub async fn run(
+    storage: &Storage,
+    nodes: usize,
+    n: usize,
+    concurrency: usize,
+    clients: usize,
+) -> anyhow::Result<Drain> {
+    let servers = (0..nodes).map(|_| BenchServer::start(storage)).collect::<anyhow::Result<Vec<_>>>()?;
+    Trigger::new(&servers[0].url).many(n, clients).await?;
     let dir = tempfile::tempdir()?;
     let spawned = Instant::now();
-    let records = BenchWorker::start(&server.url, concurrency, Some(n), dir.path())?.wait()?;
+    let workers = servers
+        .iter()
+        .enumerate()
+        .map(|(i, server)| BenchWorker::start(&server.url, concurrency / nodes, None, &dir.path().join(i.to_string())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    servers[0].wait_until_drained().await?;
     let wall = spawned.elapsed().as_secs_f64();
+    let mut records = Vec::with_capacity(n);
+    for worker in workers {
+        records.extend(worker.stop()?);
+    }
 
     let distinct: HashSet<i64> = records.iter().map(|r| r.2).collect();
     anyhow::ensure!(
@@ -33,7 +49,6 @@ pub async fn run(n: usize, concurrency: usize, clients: usize) -> anyhow::Result
         records.len(),
         distinct.len()
     );
-    anyhow::ensure!(server.unfinished().await? == 0, "runs left unfinished after the drain");
     let first = records.iter().map(|r| r.1).min().unwrap_or(0);
     let last = records.iter().map(|r| r.1).max().unwrap_or(0);
     let span_s = (last - first) as f64 / 1e6;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::server::BenchServer;
+use super::server::{BenchServer, Storage};
 use super::trigger::Trigger;
 use super::workers::BenchWorker;
 
@@ -25,8 +25,8 @@ const WARM_UP: usize = 50;
 
 /// Triggers `n` runs at `rate` per second on an absolute schedule, without waiting for earlier
 /// calls (open loop), into a worker of `concurrency` that is already waiting.
-pub async fn run(n: usize, rate: u32, concurrency: usize) -> anyhow::Result<Latency> {
-    let server = BenchServer::start("full")?;
+pub async fn run(storage: &Storage, n: usize, rate: u32, concurrency: usize) -> anyhow::Result<Latency> {
+    let server = BenchServer::start(storage)?;
     let dir = tempfile::tempdir()?;
     let worker = BenchWorker::start(&server.url, concurrency, None, dir.path())?;
     let trigger = Trigger::new(&server.url);

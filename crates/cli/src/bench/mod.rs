@@ -24,7 +24,7 @@ use clap::Args;
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use server::BenchServer;
+use server::{BenchServer, FreshDatabase, Storage};
 use trigger::Trigger;
 
 /// `stint bench`.
@@ -42,6 +42,26 @@ pub struct BenchArgs {
     /// Directory for the JSON results.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
+    /// Run the servers on PostgreSQL: a fresh database is made on this server (the URL of any
+    /// database there) for each workload, and dropped after it.
+    #[arg(long, env = "STINT_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Server nodes sharing the PostgreSQL database in W2, each with a worker process of its
+    /// own (the 50 slots are split between them).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+}
+
+/// The storage of one workload: a SQLite file, or a fresh PostgreSQL database kept alive by the
+/// returned guard.
+async fn storage(args: &BenchArgs, durability: &'static str) -> anyhow::Result<(Storage, Option<FreshDatabase>)> {
+    match &args.database_url {
+        None => Ok((Storage::Sqlite(durability), None)),
+        Some(admin) => {
+            let database = FreshDatabase::create(admin).await?;
+            Ok((Storage::Postgres(database.url.clone()), Some(database)))
+        }
+    }
 }
 
 /// One measured figure.
@@ -59,11 +79,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         match workload.as_str() {
             "w1" => rows.extend(w1(&args).await?),
             "w2" => {
-                let drain = drain::run(args.n, 50, args.clients).await?;
+                anyhow::ensure!(args.nodes == 1 || args.database_url.is_some(), "several nodes need --database-url");
+                let (storage, _database) = storage(&args, "full").await?;
+                let drain = drain::run(&storage, args.nodes.max(1), args.n, 50, args.clients).await?;
                 eprintln!("W2 drain: {:.0} runs/s, {:.2} s wall", drain.runs_per_s, drain.wall_incl_startup_s);
+                let workers = if args.nodes > 1 {
+                    format!("{} nodes, a worker process on each, concurrency {} each", args.nodes, 50 / args.nodes)
+                } else {
+                    "1 worker process, concurrency 50".into()
+                };
                 rows.push(Row {
                     workload: "W2 drain",
-                    setting: format!("{} no-op runs, 1 worker process, concurrency 50", args.n),
+                    setting: format!("{} no-op runs, {workers}, {}", args.n, storage.describe()),
                     value: format!(
                         "{:.0} runs/s ({:.2} s wall incl. start-up)",
                         drain.runs_per_s, drain.wall_incl_startup_s
@@ -72,14 +99,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 });
             }
             "w3" => {
-                let latency = latency::run(2_000, 200, 50).await?;
+                let (storage, _database) = storage(&args, "full").await?;
+                let latency = latency::run(&storage, 2_000, 200, 50).await?;
                 eprintln!(
                     "W3 latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
                     latency.p50, latency.p95, latency.p99
                 );
                 rows.push(Row {
                     workload: "W3 trigger→start",
-                    setting: "2,000 runs at 200/s into an idle worker".into(),
+                    setting: format!("2,000 runs at 200/s into an idle worker, {}", storage.describe()),
                     value: format!(
                         "p50 {:.2} / p95 {:.2} / p99 {:.2} / max {:.2} ms",
                         latency.p50, latency.p95, latency.p99, latency.max
@@ -113,13 +141,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for durability in ["full", "normal"] {
+    // PostgreSQL always syncs its commits; the durability setting is SQLite's.
+    let durabilities: &[&'static str] = if args.database_url.is_some() { &["full"] } else { &["full", "normal"] };
+    for &durability in durabilities {
         for clients in [1, args.clients] {
-            let server = BenchServer::start(durability)?;
+            let (storage, _database) = storage(args, durability).await?;
+            let server = BenchServer::start(&storage)?;
             let trigger = Trigger::new(&server.url);
             trigger.many(100, clients).await?;
             let rate = trigger.many(args.n, clients).await?;
-            let setting = format!("{clients} client{}, durability {durability}", if clients == 1 { "" } else { "s" });
+            let setting = format!("{clients} client{}, {}", if clients == 1 { "" } else { "s" }, storage.describe());
             eprintln!("W1 {setting}: {rate:.0} runs/s");
             rows.push(Row {
                 workload: "W1 trigger",

@@ -9,6 +9,61 @@ use anyhow::{Context, bail};
 /// The production key bench servers are started with.
 pub const KEY: &str = "tr_prod_benchbenchbenchbench01";
 
+/// Where a workload's servers keep their runs.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A SQLite file with this durability (`full` or `normal`).
+    Sqlite(&'static str),
+    /// This PostgreSQL database.
+    Postgres(String),
+}
+
+impl Storage {
+    /// The storage as the results name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Sqlite(durability) => format!("SQLite, durability {durability}"),
+            Storage::Postgres(_) => "PostgreSQL".into(),
+        }
+    }
+}
+
+/// A PostgreSQL database made for one workload, dropped afterwards.
+pub struct FreshDatabase {
+    admin: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl FreshDatabase {
+    /// Creates an empty database on the server of `admin_url`.
+    pub async fn create(admin_url: &str) -> anyhow::Result<FreshDatabase> {
+        let name = format!("stint_bench_{:016x}", rand_suffix());
+        let url = stint_store_postgres::admin::create_database(admin_url, &name).await?;
+        Ok(FreshDatabase { admin: admin_url.to_string(), name, url })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop cannot wait on the runtime it may run in: a thread of its own does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(stint_store_postgres::admin::drop_database(&admin, &name)).map_err(anyhow::Error::from)
+        });
+        if let Ok(Err(error)) = dropped.join() {
+            eprintln!("could not drop the bench database {}: {error}", self.name);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
 /// A server process that is killed when dropped, with its data directory.
 pub struct BenchServer {
     child: Child,
@@ -18,12 +73,17 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    /// Starts this binary's `server` on a new temporary data directory with `durability`.
-    pub fn start(durability: &str) -> anyhow::Result<BenchServer> {
+    /// Starts this binary's `server` on a new temporary data directory, keeping its runs in
+    /// `storage`.
+    pub fn start(storage: &Storage) -> anyhow::Result<BenchServer> {
         let dir = tempfile::Builder::new().prefix("stint-bench-").tempdir().context("creating a data directory")?;
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["server", "--listen", "127.0.0.1:0", "--durability", durability, "--data-dir"])
-            .arg(dir.path())
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["server", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+        match storage {
+            Storage::Sqlite(durability) => command.args(["--durability", durability]),
+            Storage::Postgres(url) => command.args(["--database-url", url]),
+        };
+        let mut child = command
             .env("STINT_PROD_SECRET_KEY", KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

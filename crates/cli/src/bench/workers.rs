@@ -16,9 +16,10 @@ pub struct BenchWorker {
 
 impl BenchWorker {
     /// Starts a worker against `url` with `concurrency`, stopping by itself after `exit_after`
-    /// executions when given; it records into a file in `dir`.
+    /// executions when given; it records into a file in `dir` (one directory per worker).
     pub fn start(url: &str, concurrency: usize, exit_after: Option<usize>, dir: &Path) -> anyhow::Result<BenchWorker> {
-        let out = dir.join(format!("records-{}.json", std::process::id()));
+        std::fs::create_dir_all(dir)?;
+        let out = dir.join("records.json");
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args(["bench-worker", "--api-url", url, "--secret-key", KEY, "--concurrency"])
