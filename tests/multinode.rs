@@ -150,3 +150,21 @@ async fn a_queue_limit_holds_across_nodes() {
     assert!(most <= 2, "{most} throttled runs executed at once; the queue allows 2");
     assert_eq!(most, 2, "two workers on two nodes use both slots");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_triggers_with_one_key_across_three_nodes_make_one_run() {
+    let cluster = Cluster::start(3);
+    let apis: Vec<Api> = (0..3).map(|n| cluster.api(n)).collect();
+    let mut calls = Vec::new();
+    for n in 0..50 {
+        let api = apis[n % 3].clone();
+        calls.push(tokio::spawn(async move {
+            api.trigger_with("hello-world", json!({"payload": {"name": n}, "options": {"idempotencyKey": "one"}})).await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for call in calls {
+        ids.insert(call.await.unwrap().expect("every trigger is answered 200"));
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}

@@ -25,7 +25,7 @@ pub use shell::Engine;
 pub use systems::attempt::{Completed, HeartbeatVerdict, Outcome};
 pub use systems::cancel::Cancelled;
 pub use systems::tenancy::NewKey;
-pub use systems::trigger::TriggerParams;
+pub use systems::trigger::{Idempotency, TriggerParams, Triggered};
 pub use systems::workers::TaskSpec;
 
 /// The system clock.

@@ -23,7 +23,7 @@ use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
-use crate::systems::trigger::{self, Idle, TriggerParams};
+use crate::systems::trigger::{self, Idle, TriggerParams, Triggered};
 use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
@@ -178,8 +178,9 @@ impl Engine {
         self.store.read(|tx| Box::pin(async move { Ok::<_, Error>(tx.api_key_list().await?) })).await
     }
 
-    /// Creates a run and queues it. The run is committed when this returns.
-    pub async fn trigger(&self, env: &EnvironmentRow, params: TriggerParams) -> Result<RunRow, Error> {
+    /// Creates a run and queues it, or returns the run its idempotency key names. The run is
+    /// committed when this returns.
+    pub async fn trigger(&self, env: &EnvironmentRow, params: TriggerParams) -> Result<Triggered, Error> {
         let env_row = env.clone();
         self.write_with_idle(env, move |tx, ctx, changes, idle| {
             Box::pin(async move {
@@ -196,7 +197,8 @@ impl Engine {
             Box::pin(async move {
                 let original = visible_run(tx, &env_row, &run_id).await?;
                 let params = trigger::replay_params(&original);
-                trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes).await
+                let triggered = trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes);
+                Ok(triggered.await?.run)
             })
         })
         .await

@@ -32,8 +32,12 @@ async fn runs_come_out_oldest_first_and_priority_moves_them_ahead() {
     h.advance(1);
     let b = h.trigger(&h.prod, "t").await;
     h.advance(1);
-    let urgent =
-        h.engine.trigger(&h.prod, TriggerParams { priority_ms: 10_000, ..TriggerParams::new("t", "1") }).await.unwrap();
+    let urgent = h
+        .engine
+        .trigger(&h.prod, TriggerParams { priority_ms: 10_000, ..TriggerParams::new("t", "1") })
+        .await
+        .unwrap()
+        .run;
     let order: Vec<_> = h.dequeue(&worker, 10).await.into_iter().map(|r| r.id).collect();
     assert_eq!(order, vec![urgent.id, a.id, b.id]);
 }
@@ -49,12 +53,14 @@ async fn a_worker_takes_only_its_own_tasks_and_environment() {
         .engine
         .trigger(&h.prod, TriggerParams { queue: Some("shared".into()), ..TriggerParams::new("theirs", "1") })
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     let mine_in_shared = h
         .engine
         .trigger(&h.prod, TriggerParams { queue: Some("shared".into()), ..TriggerParams::new("mine", "2") })
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     assert!(h.dequeue(&other_env_worker, 10).await.is_empty());
     let taken: Vec<_> = h.dequeue(&worker, 10).await.into_iter().map(|r| r.id).collect();
     assert_eq!(taken, vec![mine.id, mine_in_shared.id]);
@@ -68,7 +74,8 @@ async fn replay_makes_a_new_run_of_the_same_task_and_payload() {
         .engine
         .trigger(&h.prod, TriggerParams { tags: vec!["a".into()], ..TriggerParams::new("t", "{\"x\":1}") })
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     let replay = h.engine.replay(&h.prod, &original.id).await.unwrap();
     assert_ne!(replay.id, original.id);
     assert_eq!(replay.task_id, "t");

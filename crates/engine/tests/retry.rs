@@ -61,7 +61,8 @@ async fn trigger_max_attempts_overrides_the_task_and_success_clears_the_error() 
         .engine
         .trigger(&h.prod, TriggerParams { max_attempts: Some(1), ..TriggerParams::new("t", "1") })
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     let run = h.dequeue(&worker, 1).await.remove(0);
     assert_eq!(run.id, once.id);
     assert_eq!(h.fail(&h.prod, &run, "only try").await, Completed::Finished(RunStatus::Failed));
@@ -70,7 +71,8 @@ async fn trigger_max_attempts_overrides_the_task_and_success_clears_the_error() 
         .engine
         .trigger(&h.prod, TriggerParams { max_attempts: Some(2), ..TriggerParams::new("t", "2") })
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     let first = h.dequeue(&worker, 1).await.remove(0);
     h.fail(&h.prod, &first, "first").await;
     h.advance(1_000);

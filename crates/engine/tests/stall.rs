@@ -73,7 +73,8 @@ async fn a_stalled_attempt_on_its_last_try_fails_and_in_development_is_cancelled
             stint_engine::TriggerParams { max_attempts: Some(1), ..stint_engine::TriggerParams::new("t", "1") },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .run;
     let dev = h.trigger(&h.dev, "t").await;
     h.dequeue(&prod_worker, 1).await;
     h.dequeue(&dev_worker, 1).await;

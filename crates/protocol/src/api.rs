@@ -78,13 +78,13 @@ pub struct TriggerOptions {
     /// Time to live while queued (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Value>,
-    /// Idempotency key (not supported yet).
+    /// At most one run per environment, task and key while the key applies (≤ 2048 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<Value>,
-    /// Idempotency key time to live (not supported yet).
+    pub idempotency_key: Option<String>,
+    /// How long the idempotency key applies: digits and a unit, `s`, `m`, `h` or `d` (default 30 days).
     #[serde(default, rename = "idempotencyKeyTTL", skip_serializing_if = "Option::is_none")]
-    pub idempotency_key_ttl: Option<Value>,
-    /// The SDK's record of the caller's idempotency key (not supported yet).
+    pub idempotency_key_ttl: Option<String>,
+    /// The SDK's record of the caller's key and its scope; accepted and not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key_options: Option<Value>,
     /// Debounce settings (not supported yet).
@@ -124,8 +124,6 @@ impl TriggerOptions {
             ("externalDeploymentId", &self.external_deployment_id),
             ("delay", &self.delay),
             ("ttl", &self.ttl),
-            ("idempotencyKey", &self.idempotency_key),
-            ("idempotencyKeyTTL", &self.idempotency_key_ttl),
             ("debounce", &self.debounce),
             ("parentRunId", &self.parent_run_id),
             ("resumeParentOnCompletion", &self.resume_parent_on_completion),

@@ -20,7 +20,7 @@ fn common(run: &RunRow) -> RunCommon {
         id: run.id.to_string(),
         status,
         task_identifier: run.task_id.clone(),
-        idempotency_key: None,
+        idempotency_key: run.idempotency_key.clone(),
         version: run.version.clone(),
         is_queued: status.is_queued(),
         is_executing: status.is_executing(),

@@ -417,3 +417,52 @@ async fn bad_worker_requests_get_a_clear_4xx() {
     let (status, _) = s.post(PROD_KEY, "/api/v1/workers/worker_nope/dequeue", json!({"maxRuns": 1})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_return_the_same_run() {
+    let s = TestServer::start().await;
+    let path = "/api/v1/tasks/t/trigger";
+    let (status, first) = s.post(PROD_KEY, path, json!({"payload": 1, "options": {"idempotencyKey": "k1"}})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["isCached"], json!(false));
+    let (_, again) = s.post(PROD_KEY, path, json!({"payload": 2, "options": {"idempotencyKey": "k1"}})).await;
+    assert_eq!((again["id"].clone(), again["isCached"].clone()), (first["id"].clone(), json!(true)));
+    let (_, run) = s.get(PROD_KEY, &format!("/api/v3/runs/{}", first["id"].as_str().unwrap())).await;
+    assert_eq!(run["idempotencyKey"], json!("k1"));
+    assert_eq!(run["payload"], json!(1), "the cached run is the first one");
+
+    // The header form, as Trigger.dev accepts it.
+    let request = s.http.post(format!("{}{path}", s.base)).bearer_auth(PROD_KEY).header("idempotency-key", "k2");
+    let (_, by_header) = s.send(request.try_clone().unwrap().json(&json!({"payload": 1}))).await;
+    let (_, by_header_again) = s.send(request.json(&json!({"payload": 1}))).await;
+    assert_eq!(by_header["id"], by_header_again["id"]);
+    assert_eq!(by_header_again["isCached"], json!(true));
+
+    // Fifty at once: one run.
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let (http, url) = (s.http.clone(), format!("{}{path}", s.base));
+        calls.push(tokio::spawn(async move {
+            let body = json!({"payload": 1, "options": {"idempotencyKey": "burst"}});
+            let response = http.post(url).bearer_auth(PROD_KEY).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for call in calls {
+        ids.insert(call.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1);
+
+    for (options, message) in [
+        (json!({"idempotencyKey": "k", "idempotencyKeyTTL": "10 minutes"}), "idempotencyKeyTTL"),
+        (json!({"idempotencyKey": "k", "idempotencyKeyTTL": "5w"}), "idempotencyKeyTTL"),
+        (json!({"idempotencyKey": "x".repeat(2049)}), "idempotencyKey must be"),
+        (json!({"idempotencyKey": ""}), "idempotencyKey must be"),
+    ] {
+        let (status, body) = s.post(PROD_KEY, path, json!({"payload": 1, "options": options})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(error_of(&body).contains(message), "{body}");
+    }
+}

@@ -102,6 +102,8 @@ pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, Sna
         attempt_started_at: None,
         duration_ms: 0,
         replayed_from: None,
+        idempotency_key: None,
+        idempotency_key_expires_at: None,
         created_at: Timestamp(created_at),
         updated_at: Timestamp(created_at),
         started_at: None,

@@ -30,6 +30,7 @@ macro_rules! conformance_tests {
             runs::transition_is_fenced,
             runs::heartbeat_is_fenced_and_stalled_runs_are_found,
             runs::list_filters_and_pages,
+            runs::idempotency_keys_are_unique,
             transactions::failed_job_rolls_back_only_itself,
             transactions::concurrent_writes_all_commit,
             transactions::reads_see_committed_writes,

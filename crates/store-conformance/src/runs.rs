@@ -188,3 +188,42 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
     let previous = list(RunListParams { limit: 2, before: Some(next[0].clone()), ..base.clone() }).await;
     assert_eq!(previous, newest_first[1..3].to_vec());
 }
+
+/// At most one run of an environment and task holds an idempotency key; a key can be taken off
+/// a run and held by another.
+pub async fn idempotency_keys_are_unique(store: Arc<dyn Store>) {
+    let queue = fixtures::queue(&fixtures::env_id(), "task/k", None);
+    let keyed = |created: i64| {
+        let (mut run, snapshot) = fixtures::queued_run(&queue, "k", created);
+        run.idempotency_key = Some("order-7".into());
+        run.idempotency_key_expires_at = Some(Timestamp(created + 1_000));
+        (run, snapshot)
+    };
+    let (first, first_snapshot) = keyed(1);
+    insert(&store, &first, &first_snapshot).await;
+    let (second, second_snapshot) = keyed(2);
+    let (run, snapshot) = (second.clone(), second_snapshot.clone());
+    let refused = store.write(move |tx| Box::pin(async move { tx.run_insert(&run, &snapshot).await })).await;
+    assert!(matches!(refused, Err(Error::Duplicate(_))), "{refused:?}");
+    assert_eq!(get(&store, &second.id).await, None, "nothing of the refused run was kept");
+
+    let (env, other_env) = (queue.env_id.clone(), fixtures::env_id());
+    let (found, elsewhere) = store
+        .read(move |tx| {
+            Box::pin(async move {
+                Ok::<_, Error>((
+                    tx.run_by_idempotency_key(&env, "k", "order-7").await?,
+                    tx.run_by_idempotency_key(&other_env, "k", "order-7").await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(found, Some(first.clone()));
+    assert_eq!(elsewhere, None);
+
+    let id = first.id.clone();
+    store.write(move |tx| Box::pin(async move { tx.run_forget_idempotency_key(&id).await })).await.unwrap();
+    insert(&store, &second, &second_snapshot).await;
+    assert_eq!(get(&store, &first.id).await.unwrap().idempotency_key, None);
+}

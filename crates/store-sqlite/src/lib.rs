@@ -112,5 +112,6 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_leases.sql")),
+        M::up(include_str!("../migrations/0003_idempotency.sql")),
     ])
 }

@@ -176,6 +176,10 @@ pub struct RunRow {
     pub duration_ms: i64,
     /// The run this one replays.
     pub replayed_from: Option<RunId>,
+    /// The idempotency key: no other run of the environment and task holds the same one.
+    pub idempotency_key: Option<String>,
+    /// When the idempotency key stops applying: a trigger with it after this time makes a new run.
+    pub idempotency_key_expires_at: Option<Timestamp>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

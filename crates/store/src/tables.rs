@@ -114,6 +114,16 @@ pub trait RunTable {
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error>;
     /// A run.
     async fn run_get(&mut self, id: &RunId) -> Result<Option<RunRow>, Error>;
+    /// The run of the environment and task holding the idempotency key, if any. Two runs never
+    /// hold one key: inserting a second is a [`Error::Duplicate`].
+    async fn run_by_idempotency_key(
+        &mut self,
+        env_id: &EnvId,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<RunRow>, Error>;
+    /// Takes the idempotency key off a run (whatever its state), so a new run can hold it.
+    async fn run_forget_idempotency_key(&mut self, id: &RunId) -> Result<(), Error>;
     /// Runs matching the filters, newest first.
     async fn run_list(&mut self, params: &RunListParams) -> Result<Vec<RunRow>, Error>;
     /// Moves a run to `run`'s state and appends `snapshot`, if and only if the run's current

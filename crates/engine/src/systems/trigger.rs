@@ -38,6 +38,26 @@ pub struct TriggerParams {
     pub max_duration: Option<u32>,
     /// The run this one replays.
     pub replayed_from: Option<RunId>,
+    /// An idempotency key: a trigger with a key a live run holds returns that run.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An idempotency key and how long it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key, unique per environment and task.
+    pub key: String,
+    /// How long after the trigger the key applies.
+    pub ttl: std::time::Duration,
+}
+
+/// What a trigger made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triggered {
+    /// The run.
+    pub run: RunRow,
+    /// True when the run existed already (its idempotency key matched) and nothing was made.
+    pub cached: bool,
 }
 
 impl TriggerParams {
@@ -57,6 +77,7 @@ impl TriggerParams {
             machine: None,
             max_duration: None,
             replayed_from: None,
+            idempotency: None,
         }
     }
 }
@@ -64,7 +85,9 @@ impl TriggerParams {
 /// A worker waiting for a run of a task, asked for by task identifier; see `handoff`.
 pub(crate) type Idle<'a> = &'a mut (dyn FnMut(&str) -> Option<(u64, WorkerRow)> + Send);
 
-/// Creates a run. When a worker of its task is waiting, its queue has a free slot and nothing in
+/// Creates a run, or returns the live run that holds its idempotency key (as Trigger.dev does: a
+/// key whose run failed or expired, or whose time has passed, is taken off that run and a new
+/// run made). When a worker of its task is waiting, its queue has a free slot and nothing in
 /// the queue is ready ahead of it, the run's attempt starts for that worker in this transaction
 /// and the run is handed to it after the commit; otherwise the run goes into its queue.
 #[allow(clippy::too_many_arguments)]
@@ -77,7 +100,12 @@ pub(crate) async fn trigger(
     params: TriggerParams,
     idle: Idle<'_>,
     changes: &mut Changes,
-) -> Result<RunRow, Error> {
+) -> Result<Triggered, Error> {
+    if let Some(idempotency) = &params.idempotency
+        && let Some(run) = reusable(tx, env, &params.task_id, &idempotency.key, now).await?
+    {
+        return Ok(Triggered { run, cached: true });
+    }
     let task = tx.task_get(&env.id, &params.task_id).await?;
     let queue_name = match (&params.queue, &task) {
         (Some(name), _) => name.clone(),
@@ -124,6 +152,8 @@ pub(crate) async fn trigger(
         attempt_started_at: None,
         duration_ms: 0,
         replayed_from: params.replayed_from,
+        idempotency_key: params.idempotency.as_ref().map(|i| i.key.clone()),
+        idempotency_key_expires_at: params.idempotency.as_ref().map(|i| now.plus(i.ttl)),
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -139,14 +169,47 @@ pub(crate) async fn trigger(
         worker_id: None,
         created_at: now,
     };
-    tx.run_insert(&run, &snapshot).await?;
+    match tx.run_insert(&run, &snapshot).await {
+        Ok(()) => {}
+        // Another node made a run with this key at the same moment: that run is the answer.
+        Err(stint_store::Error::Duplicate(conflict)) => {
+            let key = run.idempotency_key.as_deref().unwrap_or_default();
+            return match tx.run_by_idempotency_key(&env.id, &run.task_id, key).await? {
+                Some(existing) if run.idempotency_key.is_some() => Ok(Triggered { run: existing, cached: true }),
+                _ => Err(stint_store::Error::Duplicate(conflict).into()),
+            };
+        }
+        Err(error) => return Err(error.into()),
+    }
     if let Some((ticket, worker)) = taker {
         let started = start_attempt(tx, ids, now, config, &worker, &run, task.as_ref(), changes).await?;
         changes.handoffs.push((ticket, started.clone()));
-        return Ok(started);
+        return Ok(Triggered { run: started, cached: false });
     }
     changes.wake.insert(env.id.clone());
-    Ok(run)
+    Ok(Triggered { run, cached: false })
+}
+
+/// The run holding an idempotency key, if the key still applies to it. A key that has passed
+/// its time, or whose run failed or expired, is taken off that run.
+async fn reusable(
+    tx: &mut dyn Tx,
+    env: &EnvironmentRow,
+    task_id: &str,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<RunRow>, Error> {
+    let Some(existing) = tx.run_by_idempotency_key(&env.id, task_id, key).await? else { return Ok(None) };
+    let lapsed = existing.idempotency_key_expires_at.is_some_and(|at| at <= now);
+    let failed = matches!(
+        existing.status,
+        RunStatus::Failed | RunStatus::Crashed | RunStatus::SystemFailure | RunStatus::TimedOut | RunStatus::Expired
+    );
+    if lapsed || failed {
+        tx.run_forget_idempotency_key(&existing.id).await?;
+        return Ok(None);
+    }
+    Ok(Some(existing))
 }
 
 /// The parameters that replay `original`: the same task, payload, tags, metadata, queue,
@@ -166,6 +229,7 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         machine: original.machine.clone(),
         max_duration: None,
         replayed_from: Some(original.id.clone()),
+        idempotency: None,
     }
 }
 

@@ -77,7 +77,7 @@ impl Harness {
     }
 
     pub async fn trigger(&self, env: &EnvironmentRow, task: &str) -> RunRow {
-        self.engine.trigger(env, TriggerParams::new(task, "{\"n\":1}")).await.unwrap()
+        self.engine.trigger(env, TriggerParams::new(task, "{\"n\":1}")).await.unwrap().run
     }
 
     pub async fn dequeue(&self, worker: &WorkerRow, max: u32) -> Vec<RunRow> {

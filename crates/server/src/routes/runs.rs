@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde_json::Value;
-use stint_engine::{Engine, TriggerParams};
+use stint_engine::{Engine, Idempotency, TriggerParams};
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
-use stint_store::{RunListParams, RunRow};
+use stint_store::RunListParams;
 use stint_types::{RunId, RunStatus, Timestamp, names};
 
 use crate::AppState;
@@ -18,6 +19,10 @@ use crate::error::ApiError;
 use crate::json::Json;
 use crate::present;
 
+/// Longest idempotency key (Trigger.dev's limit).
+const MAX_IDEMPOTENCY_KEY: usize = 2048;
+/// How long an idempotency key applies when the trigger does not say (Trigger.dev's default).
+const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(30 * 86_400);
 /// Largest metadata object, serialized (Trigger.dev's limit).
 const MAX_METADATA_BYTES: usize = 256 * 1024;
 
@@ -30,21 +35,26 @@ pub async fn trigger(
     Json(request): Json<TriggerRequest>,
 ) -> Result<axum::Json<TriggerResponse>, ApiError> {
     names::check_task_id(&task_id).map_err(ApiError::bad_request)?;
-    if headers.contains_key("idempotency-key") || headers.contains_key("idempotency-key-ttl") {
-        return Err(ApiError::invalid("Idempotency keys are not supported yet"));
-    }
-    let params = trigger_params(task_id, request)?;
-    let run = detached(&state, move |engine| async move { engine.trigger(&env, params).await }).await?;
-    Ok(axum::Json(TriggerResponse { id: run.id.to_string(), is_cached: false }))
+    let header = |name: &str| -> Result<Option<String>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| v.to_str().map(str::to_string).map_err(|_| ApiError::bad_request(format!("{name} is not text"))))
+            .transpose()
+    };
+    let (key_header, ttl_header) = (header("idempotency-key")?, header("idempotency-key-ttl")?);
+    let params = trigger_params(task_id, request, key_header, ttl_header)?;
+    let triggered = detached(&state, move |engine| async move { engine.trigger(&env, params).await }).await?;
+    Ok(axum::Json(TriggerResponse { id: triggered.run.id.to_string(), is_cached: triggered.cached }))
 }
 
 /// Runs an engine call that creates a run on a task of its own, so it finishes, effects after its
 /// commit included (waking workers, handing the run to a waiting one), even when the client
 /// goes away mid-request.
-async fn detached<F, Fut>(state: &AppState, call: F) -> Result<RunRow, ApiError>
+async fn detached<T, F, Fut>(state: &AppState, call: F) -> Result<T, ApiError>
 where
+    T: Send + 'static,
     F: FnOnce(Arc<Engine>) -> Fut,
-    Fut: Future<Output = Result<RunRow, stint_engine::Error>> + Send + 'static,
+    Fut: Future<Output = Result<T, stint_engine::Error>> + Send + 'static,
 {
     let task = tokio::spawn(call(state.engine.clone()));
     match task.await {
@@ -58,8 +68,30 @@ where
 
 /// Checks a trigger request and turns it into engine parameters, saying what is wrong if it
 /// cannot be accepted.
-fn trigger_params(task_id: String, request: TriggerRequest) -> Result<TriggerParams, ApiError> {
+fn trigger_params(
+    task_id: String,
+    request: TriggerRequest,
+    key_header: Option<String>,
+    ttl_header: Option<String>,
+) -> Result<TriggerParams, ApiError> {
     let options = request.options.unwrap_or_default();
+    let idempotency = match options.idempotency_key.clone().or(key_header) {
+        None => None,
+        Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY => {
+            return Err(ApiError::invalid(format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")));
+        }
+        Some(key) => {
+            let ttl = match options.idempotency_key_ttl.as_deref().or(ttl_header.as_deref()) {
+                None => DEFAULT_IDEMPOTENCY_TTL,
+                Some(text) => parse_ttl(text).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "idempotencyKeyTTL must be digits and a unit (s, m, h or d), like 10m or 7d; got '{text}'"
+                    ))
+                })?,
+            };
+            Some(Idempotency { key, ttl })
+        }
+    };
     let unsupported = options.unsupported();
     if !unsupported.is_empty() {
         return Err(ApiError::invalid(format!("Options not supported yet: {}", unsupported.join(", "))));
@@ -127,7 +159,23 @@ fn trigger_params(task_id: String, request: TriggerRequest) -> Result<TriggerPar
         machine: options.machine,
         max_duration,
         replayed_from: None,
+        idempotency,
     })
+}
+
+/// An idempotency key's time to live as Trigger.dev writes it: digits and one unit, `s`, `m`,
+/// `h` or `d`.
+fn parse_ttl(text: &str) -> Option<Duration> {
+    let unit = text.chars().last()?;
+    let amount: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    amount.checked_mul(seconds).map(Duration::from_secs)
 }
 
 /// A run id from a path; anything that is not a run id is a run that does not exist.

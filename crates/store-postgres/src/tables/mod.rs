@@ -7,7 +7,8 @@ macro_rules! run_columns {
         "id, env_id, task_id, queue_id, queue_name, status, snapshot_id, execution_status, attempt_number, \
          max_attempts, retry, max_duration, payload, payload_type, output, output_type, error, tags, metadata, \
          concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
-         attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score"
+         attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score, \
+         idempotency_key, idempotency_key_expires_at"
     };
 }
 

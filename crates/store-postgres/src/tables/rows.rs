@@ -51,6 +51,8 @@ pub(crate) fn run_from_row(r: &PgRow) -> Result<RunRow, Error> {
         started_at: ts_opt(r, 31)?,
         finished_at: ts_opt(r, 32)?,
         queue_score: get(r, 33)?,
+        idempotency_key: get(r, 34)?,
+        idempotency_key_expires_at: ts_opt(r, 35)?,
     })
 }
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder};
 use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow};
-use stint_types::{RunId, SnapshotId, Timestamp, WorkerId};
+use stint_types::{EnvId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{big, big_opt, get, inserted, map_error, to_json};
 use crate::tables::rows::{run_from_row, runs_from_rows, snapshot_columns, snapshot_from_row};
@@ -36,7 +36,7 @@ impl RunTable for PgTx<'_> {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) ON CONFLICT DO NOTHING"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36) ON CONFLICT DO NOTHING"
         ))
         .bind(run.id.as_str())
         .bind(run.env_id.as_str())
@@ -72,10 +72,12 @@ impl RunTable for PgTx<'_> {
         .bind(run.started_at.map(|t| t.0))
         .bind(run.finished_at.map(|t| t.0))
         .bind(run.queue_score)
+        .bind(&run.idempotency_key)
+        .bind(run.idempotency_key_expires_at.map(|t| t.0))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
-        inserted(result, || format!("run {} exists already", run.id))?;
+        inserted(result, || format!("run {} or its idempotency key exists already", run.id))?;
         if !run.tags.is_empty() {
             sqlx::query(
                 "INSERT INTO run_tags (tag, run_id) SELECT DISTINCT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
@@ -96,6 +98,35 @@ impl RunTable for PgTx<'_> {
             .await
             .map_err(map_error)?;
         row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_by_idempotency_key(
+        &mut self,
+        env_id: &EnvId,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<RunRow>, Error> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"
+        ))
+        .bind(env_id.as_str())
+        .bind(task_id)
+        .bind(key)
+        .fetch_optional(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_forget_idempotency_key(&mut self, id: &RunId) -> Result<(), Error> {
+        sqlx::query("UPDATE runs SET idempotency_key = NULL, idempotency_key_expires_at = NULL WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map(drop)
+            .map_err(map_error)
     }
 
     async fn run_list(&mut self, params: &RunListParams) -> Result<Vec<RunRow>, Error> {
@@ -155,11 +186,12 @@ impl RunTable for PgTx<'_> {
              execution_status = $5, attempt_number = $6, max_attempts = $7, retry = $8, max_duration = $9, \
              output = $10, output_type = $11, error = $12, metadata = $13, worker_id = $14, version = $15, \
              heartbeat_deadline = $16, attempt_started_at = $17, duration_ms = $18, updated_at = $19, \
-             started_at = $20, finished_at = $21, queue_score = $22 WHERE id = $23 AND snapshot_id = $24 \
+             started_at = $20, finished_at = $21, queue_score = $22, idempotency_key = $23, \
+             idempotency_key_expires_at = $24 WHERE id = $25 AND snapshot_id = $26 \
              RETURNING id) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
-            ") SELECT $25, $26, $27, $28, $29, $30, $31, $32 FROM moved"
+            ") SELECT $27, $28, $29, $30, $31, $32, $33, $34 FROM moved"
         ))
         .bind(run.queue_id.as_str())
         .bind(&run.queue_name)
@@ -183,6 +215,8 @@ impl RunTable for PgTx<'_> {
         .bind(run.started_at.map(|t| t.0))
         .bind(run.finished_at.map(|t| t.0))
         .bind(run.queue_score)
+        .bind(&run.idempotency_key)
+        .bind(run.idempotency_key_expires_at.map(|t| t.0))
         .bind(run.id.as_str())
         .bind(expected.as_str())
         .bind(snapshot.id.as_str())

@@ -13,7 +13,8 @@ use crate::tx::{SqliteTx, placeholders};
 pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name, status, snapshot_id, \
     execution_status, attempt_number, max_attempts, retry, max_duration, payload, payload_type, output, output_type, \
     error, tags, metadata, concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
-    attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score";
+    attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score, \
+    idempotency_key, idempotency_key_expires_at";
 
 const SNAPSHOT_COLUMNS: &str = "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
 
@@ -69,6 +70,8 @@ pub(crate) fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         started_at: ts(r.get(31)?),
         finished_at: ts(r.get(32)?),
         queue_score: r.get(33)?,
+        idempotency_key: r.get(34)?,
+        idempotency_key_expires_at: ts(r.get(35)?),
     })
 }
 
@@ -118,7 +121,7 @@ impl SqliteTx<'_> {
 #[async_trait]
 impl RunTable for SqliteTx<'_> {
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(34));
+        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(36));
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -157,6 +160,8 @@ impl RunTable for SqliteTx<'_> {
                     run.started_at.map(|t| t.0),
                     run.finished_at.map(|t| t.0),
                     run.queue_score,
+                    run.idempotency_key,
+                    run.idempotency_key_expires_at.map(|t| t.0),
                 ])
             })
             .map_err(map_error)?;
@@ -174,6 +179,27 @@ impl RunTable for SqliteTx<'_> {
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row([id.as_str()], run_from_row).optional())
+            .map_err(map_error)
+    }
+
+    async fn run_by_idempotency_key(
+        &mut self,
+        env_id: &EnvId,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<RunRow>, Error> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ? AND task_id = ? AND idempotency_key = ?");
+        self.connection
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params![env_id.as_str(), task_id, key], run_from_row).optional())
+            .map_err(map_error)
+    }
+
+    async fn run_forget_idempotency_key(&mut self, id: &RunId) -> Result<(), Error> {
+        self.connection
+            .prepare_cached("UPDATE runs SET idempotency_key = NULL, idempotency_key_expires_at = NULL WHERE id = ?")
+            .and_then(|mut s| s.execute([id.as_str()]))
+            .map(drop)
             .map_err(map_error)
     }
 
@@ -243,7 +269,8 @@ impl RunTable for SqliteTx<'_> {
                  attempt_number = ?, max_attempts = ?, retry = ?, max_duration = ?, output = ?, output_type = ?, \
                  error = ?, metadata = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
                  attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ?, \
-                 queue_score = ? WHERE id = ? AND snapshot_id = ?",
+                 queue_score = ?, idempotency_key = ?, idempotency_key_expires_at = ? \
+                 WHERE id = ? AND snapshot_id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -269,6 +296,8 @@ impl RunTable for SqliteTx<'_> {
                     run.started_at.map(|t| t.0),
                     run.finished_at.map(|t| t.0),
                     run.queue_score,
+                    run.idempotency_key,
+                    run.idempotency_key_expires_at.map(|t| t.0),
                     run.id.as_str(),
                     expected.as_str(),
                 ])
