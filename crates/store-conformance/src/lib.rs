@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             runs::heartbeat_is_fenced_and_stalled_runs_are_found,
             runs::list_filters_and_pages,
             runs::idempotency_keys_are_unique,
+            runs::transitions_in_a_batch_are_judged_one_by_one,
             transactions::failed_job_rolls_back_only_itself,
             transactions::concurrent_writes_all_commit,
             transactions::reads_see_committed_writes,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use stint_store::{Error, RunListParams, RunRow, SnapshotRow, Store, StoreExt};
+use stint_store::{Error, RunListParams, RunRow, SnapshotRow, Store, StoreExt, Transition};
 use stint_types::{ExecutionStatus, RetryOptions, RunId, RunStatus, TaskRunError, Timestamp, WorkerId};
 
 use crate::fixtures;
@@ -226,4 +226,51 @@ pub async fn idempotency_keys_are_unique(store: Arc<dyn Store>) {
     store.write(move |tx| Box::pin(async move { tx.run_forget_idempotency_key(&id).await })).await.unwrap();
     insert(&store, &second, &second_snapshot).await;
     assert_eq!(get(&store, &first.id).await.unwrap().idempotency_key, None);
+}
+
+/// Many transitions at once are each judged on their own; many runs read at once.
+pub async fn transitions_in_a_batch_are_judged_one_by_one(store: Arc<dyn Store>) {
+    let queue = fixtures::queue(&fixtures::env_id(), "task/b", None);
+    let mut runs = Vec::new();
+    for created in 0..3 {
+        let (run, snapshot) = fixtures::queued_run(&queue, "b", created);
+        insert(&store, &run, &snapshot).await;
+        runs.push(run);
+    }
+    let found = {
+        let ids = vec![runs[2].id.clone(), runs[0].id.clone(), fixtures::run_id()];
+        let mut found = store.read(move |tx| Box::pin(async move { tx.run_get_many(&ids).await })).await.unwrap();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    };
+    assert_eq!(found, vec![runs[0].clone(), runs[2].clone()]);
+
+    let step = |run: &RunRow, expected: &stint_types::SnapshotId| {
+        let (mut next, snapshot) = fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 9);
+        next.attempt_number = 1;
+        next.heartbeat_deadline = Some(Timestamp(1_000));
+        Transition { expected: expected.clone(), run: next, snapshot }
+    };
+    let (missing, _) = fixtures::queued_run(&queue, "b", 5);
+    let moves = vec![
+        step(&runs[1], &runs[1].snapshot_id),
+        step(&runs[0], &fixtures::snapshot_id()),
+        step(&missing, &missing.snapshot_id),
+        step(&runs[2], &runs[2].snapshot_id),
+    ];
+    let batch = moves.clone();
+    let answers = store.write(move |tx| Box::pin(async move { tx.run_transition_many(&batch).await })).await.unwrap();
+    assert_eq!(answers.len(), 4);
+    assert!(answers[0].is_ok() && answers[3].is_ok(), "{answers:?}");
+    assert!(matches!(&answers[1], Err(Error::Stale { current, .. }) if *current == runs[0].snapshot_id), "{answers:?}");
+    assert!(matches!(answers[2], Err(Error::NotFound(_))), "{answers:?}");
+    assert_eq!(get(&store, &runs[1].id).await, Some(moves[0].run.clone()));
+    assert_eq!(get(&store, &runs[2].id).await, Some(moves[3].run.clone()));
+    assert_eq!(get(&store, &runs[0].id).await, Some(runs[0].clone()), "the stale move changed nothing");
+    let id = runs[0].id.clone();
+    let history = store.read(move |tx| Box::pin(async move { tx.snapshot_list(&id).await })).await.unwrap();
+    assert_eq!(history.len(), 1);
+    let id = runs[1].id.clone();
+    let history = store.read(move |tx| Box::pin(async move { tx.snapshot_list(&id).await })).await.unwrap();
+    assert_eq!(history.last(), Some(&moves[0].snapshot));
 }

@@ -14,7 +14,7 @@ mod tables;
 pub use error::Error;
 pub use rows::{
     ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
-    TaskRow, WorkerRow,
+    TaskRow, Transition, WorkerRow,
 };
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};

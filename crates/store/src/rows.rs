@@ -190,6 +190,18 @@ pub struct RunRow {
     pub finished_at: Option<Timestamp>,
 }
 
+/// A fenced move of a run: to `run`'s state with `snapshot` appended, if its current snapshot
+/// is `expected`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The snapshot the run must be at.
+    pub expected: SnapshotId,
+    /// The run's next state; its `snapshot_id` is `snapshot.id`.
+    pub run: RunRow,
+    /// The snapshot to append.
+    pub snapshot: SnapshotRow,
+}
+
 /// One entry of a run's append-only history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotRow {

@@ -7,6 +7,7 @@ use crate::signal::Signal;
 
 use crate::Error;
 use crate::rows::{
+    Transition,
     ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
     TaskRow, WorkerRow,
 };
@@ -135,6 +136,30 @@ pub trait RunTable {
         run: &RunRow,
         snapshot: &SnapshotRow,
     ) -> Result<(), Error>;
+    /// Several [`RunTable::run_transition`]s, each judged on its own: the answers are in the
+    /// order of `moves`. A store may make them in fewer statements; runs are changed in id order.
+    async fn run_transition_many(&mut self, moves: &[Transition]) -> Result<Vec<Result<(), Error>>, Error> {
+        let mut order: Vec<usize> = (0..moves.len()).collect();
+        order.sort_by(|a, b| moves[*a].run.id.cmp(&moves[*b].run.id));
+        let mut answers: Vec<Option<Result<(), Error>>> = vec![None; moves.len()];
+        for at in order {
+            let one = &moves[at];
+            answers[at] = Some(match self.run_transition(&one.expected, &one.run, &one.snapshot).await {
+                Ok(()) => Ok(()),
+                Err(error @ (Error::Stale { .. } | Error::NotFound(_))) => Err(error),
+                Err(error) => return Err(error),
+            });
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+    /// The runs with these ids that exist, in any order.
+    async fn run_get_many(&mut self, ids: &[RunId]) -> Result<Vec<RunRow>, Error> {
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            runs.extend(self.run_get(id).await?);
+        }
+        Ok(runs)
+    }
     /// Moves a held run's heartbeat deadline, if its current snapshot is `snapshot_id`; false
     /// otherwise.
     async fn run_heartbeat(&mut self, id: &RunId, snapshot_id: &SnapshotId, deadline: Timestamp)

@@ -12,6 +12,7 @@ macro_rules! run_columns {
     };
 }
 
+mod batch;
 pub(crate) mod leases;
 mod queues;
 mod rows;

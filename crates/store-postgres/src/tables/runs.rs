@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder};
-use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow};
+use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow, Transition};
 use stint_types::{EnvId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{big, big_opt, get, inserted, map_error, to_json};
@@ -98,6 +98,14 @@ impl RunTable for PgTx<'_> {
             .await
             .map_err(map_error)?;
         row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_get_many(&mut self, ids: &[RunId]) -> Result<Vec<RunRow>, Error> {
+        self.runs_by_ids(ids).await
+    }
+
+    async fn run_transition_many(&mut self, moves: &[Transition]) -> Result<Vec<Result<(), Error>>, Error> {
+        self.transitions(moves).await
     }
 
     async fn run_by_idempotency_key(
