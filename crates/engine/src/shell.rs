@@ -382,18 +382,11 @@ impl Engine {
         let env = env.clone();
         self.write(move |tx, ctx, changes| {
             Box::pin(async move {
-                let order = in_run_order(&completions, |(run_id, ..)| run_id);
-                let mut completions: Vec<Option<_>> = completions.into_iter().map(Some).collect();
-                let mut results = vec![None; completions.len()];
-                for at in order {
-                    let Some((run_id, snapshot_id, outcome)) = completions[at].take() else { continue };
-                    let jitter = ctx.ids.unit();
-                    results[at] = Some(
-                        attempt::complete(tx, &ctx.ids, ctx.now, &env, &run_id, &snapshot_id, outcome, jitter, changes)
-                            .await?,
-                    );
-                }
-                Ok(results.into_iter().flatten().collect())
+                let reports = completions
+                    .into_iter()
+                    .map(|(run_id, snapshot_id, outcome)| (run_id, snapshot_id, outcome, ctx.ids.unit()))
+                    .collect();
+                attempt::complete(tx, &ctx.ids, ctx.now, &env, reports, changes).await
             })
         })
         .await

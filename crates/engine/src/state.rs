@@ -7,11 +7,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use stint_store::{RunRow, SnapshotRow, Tx};
+use stint_store::{RunRow, SnapshotRow, Transition, Tx};
 use stint_types::{EnvId, ExecutionStatus, QueueId, RunStatus, Timestamp};
 
 use crate::Error;
 use crate::ids::Ids;
+use crate::systems::attempt::Completed;
+
+/// A run's next state, worked out from the state it was read in, and what making the move
+/// means for the caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// The run as read; its snapshot is the one the move is fenced on.
+    pub(crate) from: RunRow,
+    /// The next state.
+    pub(crate) next: RunRow,
+    /// Why the run moves, in words, for its snapshot.
+    pub(crate) description: String,
+    /// The answer once the move is made.
+    pub(crate) completed: Completed,
+}
+
+impl Plan {
+    /// A plan.
+    pub(crate) fn new(from: RunRow, next: RunRow, description: String, completed: Completed) -> Plan {
+        Plan { from, next, description, completed }
+    }
+}
 
 /// What a job changed beyond the runs themselves.
 #[derive(Default)]
@@ -52,34 +74,63 @@ impl Changes {
         next: &RunRow,
         description: &str,
     ) -> Result<(), Error> {
+        let snapshot = snapshot_of(next, description);
+        tx.run_transition(&from.snapshot_id, next, &snapshot).await.map_err(|e| match e {
+            stint_store::Error::Stale { run_id, current } => Error::Stale { run_id, current },
+            other => Error::Store(other),
+        })?;
+        self.record(from, next);
+        Ok(())
+    }
+
+    /// Makes several planned moves at once, each fenced and judged on its own; the answers are in
+    /// the order of `plans`.
+    pub(crate) async fn apply_many(
+        &mut self,
+        tx: &mut dyn Tx,
+        plans: &[&Plan],
+    ) -> Result<Vec<Result<(), Error>>, Error> {
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let moves: Vec<Transition> = plans
+            .iter()
+            .map(|plan| Transition {
+                expected: plan.from.snapshot_id.clone(),
+                run: plan.next.clone(),
+                snapshot: snapshot_of(&plan.next, &plan.description),
+            })
+            .collect();
+        let results = tx.run_transition_many(&moves).await?;
+        let mut answers = Vec::with_capacity(results.len());
+        for (plan, result) in plans.iter().zip(results) {
+            answers.push(match result {
+                Ok(()) => {
+                    self.record(&plan.from, &plan.next);
+                    Ok(())
+                }
+                Err(stint_store::Error::Stale { run_id, current }) => Err(Error::Stale { run_id, current }),
+                Err(other) => Err(Error::Store(other)),
+            });
+        }
+        Ok(answers)
+    }
+
+    /// Keeps the running counts and wake-ups in step with a move that was made.
+    fn record(&mut self, from: &RunRow, next: &RunRow) {
         debug_assert!(!from.status.is_final(), "terminal runs never move");
         debug_assert_eq!(
             next.queue_score.is_some(),
             next.execution_status == ExecutionStatus::Queued,
             "a run waits in its queue exactly while it is queued"
         );
-        let snapshot = SnapshotRow {
-            id: next.snapshot_id.clone(),
-            run_id: next.id.clone(),
-            status: next.execution_status,
-            run_status: next.status,
-            attempt_number: next.attempt_number,
-            description: description.to_string(),
-            worker_id: next.worker_id.clone(),
-            created_at: next.updated_at,
-        };
-        tx.run_transition(&from.snapshot_id, next, &snapshot).await.map_err(|e| match e {
-            stint_store::Error::Stale { run_id, current } => Error::Stale { run_id, current },
-            other => Error::Store(other),
-        })?;
         let delta = i64::from(next.execution_status.holds_slot()) - i64::from(from.execution_status.holds_slot());
         if delta != 0 {
             *self.running.entry(from.queue_id.clone()).or_default() += delta;
         }
-        if delta < 0 {
+        if delta < 0 || next.execution_status == ExecutionStatus::Queued {
             self.wake.insert(from.env_id.clone());
         }
-        Ok(())
     }
 
     /// Writes the running-count changes.
@@ -90,6 +141,20 @@ impl Changes {
             }
         }
         Ok(())
+    }
+}
+
+/// The snapshot row of a run's new state.
+fn snapshot_of(next: &RunRow, description: &str) -> SnapshotRow {
+    SnapshotRow {
+        id: next.snapshot_id.clone(),
+        run_id: next.id.clone(),
+        status: next.execution_status,
+        run_status: next.status,
+        attempt_number: next.attempt_number,
+        description: description.to_string(),
+        worker_id: next.worker_id.clone(),
+        created_at: next.updated_at,
     }
 }
 

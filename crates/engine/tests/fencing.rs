@@ -66,3 +66,42 @@ async fn terminal_states_never_move() {
     assert_eq!(h.run(&h.prod, &run.id).await, done);
     assert_eq!(h.engine.snapshots(&h.prod, &run.id).await.unwrap(), history);
 }
+
+#[tokio::test]
+async fn a_batch_of_completions_is_judged_report_by_report() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    for _ in 0..3 {
+        h.trigger(&h.prod, "t").await;
+    }
+    let attempts = h.dequeue(&worker, 3).await;
+    let (a, b, c) = (&attempts[0], &attempts[1], &attempts[2]);
+    let elsewhere = h.trigger(&h.dev, "t").await;
+    let made_up = SnapshotId::from_parts(1, 1);
+
+    let answers = h
+        .engine
+        .complete(
+            &h.prod,
+            vec![
+                (c.id.clone(), c.snapshot_id.clone(), Outcome::Success("3".into())),
+                (a.id.clone(), a.snapshot_id.clone(), Outcome::Success("1".into())),
+                (b.id.clone(), made_up, Outcome::Success("2".into())),
+                (a.id.clone(), a.snapshot_id.clone(), Outcome::Success("again".into())),
+                (elsewhere.id.clone(), elsewhere.snapshot_id.clone(), Outcome::Success("x".into())),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let a_now = h.run(&h.prod, &a.id).await;
+    assert_eq!(answers[0], Completed::Finished(RunStatus::Completed));
+    assert_eq!(answers[1], Completed::Finished(RunStatus::Completed));
+    assert_eq!(answers[2], Completed::Stale { current: b.snapshot_id.clone(), status: ExecutionStatus::Executing });
+    // The second report for one run is answered with where the first left it.
+    assert_eq!(answers[3], Completed::Stale { current: a_now.snapshot_id.clone(), status: ExecutionStatus::Finished });
+    assert_eq!(answers[4], Completed::NotFound);
+    assert_eq!(a_now.output.as_deref(), Some("1"));
+    assert_eq!(h.run(&h.prod, &b.id).await.status, RunStatus::Executing);
+    assert_eq!(h.run(&h.dev, &elsewhere.id).await.status, RunStatus::Queued);
+}

@@ -47,7 +47,14 @@ impl fmt::Debug for Options {
 }
 
 /// The connect options of every connection the store opens: the URL's, with the schema first in
-/// the `search_path` when one is set.
+/// the `search_path` when one is set, and bitmap scans off.
+///
+/// The queue index hands out the next runs in order, and a dequeue reads only as many entries as
+/// it takes, however long the queue. But a queue fills faster than autovacuum re-analyzes: the
+/// planner, believing a queue holds a handful of runs, prefers a bitmap scan of every queued run
+/// followed by a sort, which costs a full read of the backlog per dequeue (9 ms against 0.2 ms
+/// with 7,500 queued runs). Stint's statements are lookups and ordered walks of an index, which
+/// never need a bitmap scan, so none is planned.
 pub(crate) fn connect_options(options: &Options) -> Result<PgConnectOptions, Error> {
     let mut connect: PgConnectOptions = options
         .url
@@ -56,6 +63,7 @@ pub(crate) fn connect_options(options: &Options) -> Result<PgConnectOptions, Err
     if connect.get_application_name().is_none() {
         connect = connect.application_name("stint");
     }
+    connect = connect.options([("enable_bitmapscan", "off")]);
     if let Some(schema) = &options.schema {
         connect = connect.options([("search_path", quote_identifier(schema)?)]);
     }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "leases", include_str!("../migrations/0002_leases.sql")),
     (3, "idempotency", include_str!("../migrations/0003_idempotency.sql")),
+    (4, "queue_order", include_str!("../migrations/0004_queue_order.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

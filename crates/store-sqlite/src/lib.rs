@@ -113,5 +113,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_leases.sql")),
         M::up(include_str!("../migrations/0003_idempotency.sql")),
+        M::up(include_str!("../migrations/0004_queue_order.sql")),
     ])
 }

@@ -7,9 +7,8 @@ use crate::signal::Signal;
 
 use crate::Error;
 use crate::rows::{
-    Transition,
     ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
-    TaskRow, WorkerRow,
+    TaskRow, Transition, WorkerRow,
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
@@ -137,7 +136,8 @@ pub trait RunTable {
         snapshot: &SnapshotRow,
     ) -> Result<(), Error>;
     /// Several [`RunTable::run_transition`]s, each judged on its own: the answers are in the
-    /// order of `moves`. A store may make them in fewer statements; runs are changed in id order.
+    /// order of `moves`, whose runs must be distinct. A store may make them in fewer statements;
+    /// runs are changed in id order.
     async fn run_transition_many(&mut self, moves: &[Transition]) -> Result<Vec<Result<(), Error>>, Error> {
         let mut order: Vec<usize> = (0..moves.len()).collect();
         order.sort_by(|a, b| moves[*a].run.id.cmp(&moves[*b].run.id));

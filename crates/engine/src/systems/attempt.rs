@@ -1,12 +1,14 @@
 //! Attempts in progress: heartbeats, and completions that finish or retry a run.
 
+use std::collections::{HashMap, HashSet};
+
 use stint_store::{EnvironmentRow, RunRow, Tx, WorkerRow};
 use stint_types::{ErrorCode, ExecutionStatus, RunId, RunStatus, SnapshotId, TaskRunError, Timestamp};
 
 use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
-use crate::state::{Changes, ended, released};
+use crate::state::{Changes, Plan, ended, released};
 use crate::systems::dequeue::retry_of;
 
 /// What a worker should do with an attempt it reported in a heartbeat.
@@ -80,97 +82,139 @@ pub enum Completed {
     NotFound,
 }
 
-/// Applies the result of an attempt. `jitter` is a random number in [0, 1) for the retry delay.
-#[allow(clippy::too_many_arguments)]
+/// A completion to apply: the run, the snapshot the worker holds, the outcome, and a random
+/// number in [0, 1) for the retry delay.
+pub(crate) type Report = (RunId, SnapshotId, Outcome, f64);
+
+/// Applies the results of attempts, each judged on its own, in few statements: the runs are
+/// read together and moved together. Answers are in the order of `reports`.
 pub(crate) async fn complete(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
     env: &EnvironmentRow,
-    run_id: &RunId,
+    reports: Vec<Report>,
+    changes: &mut Changes,
+) -> Result<Vec<Completed>, Error> {
+    let run_ids: Vec<RunId> = reports.iter().map(|(id, ..)| id.clone()).collect();
+    let mut runs: HashMap<RunId, RunRow> =
+        tx.run_get_many(&run_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut answers: Vec<Option<Completed>> = vec![None; reports.len()];
+    let mut plans = Vec::new();
+    let (mut seen, mut repeats) = (HashSet::new(), Vec::new());
+    for (at, (run_id, snapshot_id, outcome, jitter)) in reports.into_iter().enumerate() {
+        if !seen.insert(run_id.clone()) {
+            // A second report for one run in a batch: the first decides; this one is answered
+            // with where the run ends up.
+            repeats.push((at, run_id));
+            continue;
+        }
+        let run = match runs.remove(&run_id) {
+            Some(run) if run.env_id == env.id => run,
+            _ => {
+                answers[at] = Some(Completed::NotFound);
+                continue;
+            }
+        };
+        match plan_completion(ids, now, env, run, &snapshot_id, outcome, jitter) {
+            Ok(plan) => plans.push((at, plan)),
+            Err(answer) => answers[at] = Some(answer),
+        }
+    }
+    let moves: Vec<&Plan> = plans.iter().map(|(_, plan)| plan).collect();
+    let results = changes.apply_many(tx, &moves).await?;
+    for ((at, plan), result) in plans.into_iter().zip(results) {
+        answers[at] = Some(match result {
+            Ok(()) => plan.completed,
+            // Moved on since it was read (another node's cancel or sweep): say where it is.
+            Err(Error::Stale { .. }) => where_now(tx, &plan.from.id, env).await?,
+            Err(error) => return Err(error),
+        });
+    }
+    for (at, run_id) in repeats {
+        answers[at] = Some(where_now(tx, &run_id, env).await?);
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// The answer to a completion that changed nothing: where the run is now.
+async fn where_now(tx: &mut dyn Tx, run_id: &RunId, env: &EnvironmentRow) -> Result<Completed, Error> {
+    Ok(match tx.run_get(run_id).await? {
+        Some(run) if run.env_id == env.id => {
+            Completed::Stale { current: run.snapshot_id, status: run.execution_status }
+        }
+        _ => Completed::NotFound,
+    })
+}
+
+/// What a completion does to its run, or the answer when it does nothing.
+fn plan_completion(
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    run: RunRow,
     snapshot_id: &SnapshotId,
     outcome: Outcome,
     jitter: f64,
-    changes: &mut Changes,
-) -> Result<Completed, Error> {
-    let Some(run) = tx.run_get(run_id).await? else {
-        return Ok(Completed::NotFound);
-    };
-    if run.env_id != env.id {
-        return Ok(Completed::NotFound);
-    }
+) -> Result<Plan, Completed> {
     let held = matches!(run.execution_status, ExecutionStatus::Executing | ExecutionStatus::PendingCancel);
     if &run.snapshot_id != snapshot_id || !held {
-        return Ok(Completed::Stale { current: run.snapshot_id, status: run.execution_status });
+        return Err(Completed::Stale { current: run.snapshot_id, status: run.execution_status });
     }
     if run.execution_status == ExecutionStatus::PendingCancel {
-        let status = finish_cancelled(tx, ids, now, &run, changes).await?;
-        return Ok(Completed::Finished(status));
+        return Ok(plan_cancelled(ids, now, run));
     }
-    match outcome {
+    Ok(match outcome {
         Outcome::Success(output) => {
             let mut next = ended(&run, ids, now, RunStatus::Completed);
             next.output = Some(output);
             next.output_type = Some("application/json".into());
             next.error = None;
-            changes.apply(tx, &run, &next, "Attempt succeeded").await?;
-            Ok(Completed::Finished(RunStatus::Completed))
+            Plan::new(run, next, "Attempt succeeded".into(), Completed::Finished(RunStatus::Completed))
         }
         Outcome::Failure { error, skip_retrying } => {
-            fail_attempt(tx, ids, now, env, &run, error, skip_retrying, None, jitter, changes).await
+            plan_failure(ids, now, env, run, error, skip_retrying, None, jitter)
         }
-    }
+    })
 }
 
 /// Ends a failed attempt: queues the next attempt when the error is retryable and attempts are
 /// left, otherwise ends the run with the error's final status. `delay` replaces the retry
 /// settings' delay when given.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn fail_attempt(
-    tx: &mut dyn Tx,
+pub(crate) fn plan_failure(
     ids: &Ids,
     now: Timestamp,
     env: &EnvironmentRow,
-    run: &RunRow,
+    run: RunRow,
     error: TaskRunError,
     skip_retrying: bool,
     delay: Option<u64>,
     jitter: f64,
-    changes: &mut Changes,
-) -> Result<Completed, Error> {
-    let retry_in = retry_of(run).delay_after(run.attempt_number, jitter).map(|d| delay.unwrap_or(d));
+) -> Plan {
+    let retry_in = retry_of(&run).delay_after(run.attempt_number, jitter).map(|d| delay.unwrap_or(d));
     let final_status = error.final_status(env.kind);
     let retryable = !skip_retrying && error.is_retryable() && final_status != RunStatus::Canceled;
     if let (true, Some(delay_ms)) = (retryable, retry_in) {
         let at = now.plus_millis(i64::try_from(delay_ms).unwrap_or(i64::MAX));
-        let mut next = released(run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
+        let mut next = released(&run, ids, now, ExecutionStatus::Queued, RunStatus::Queued);
         next.error = Some(error);
         next.queue_score = Some(at.millis());
         let description = format!("Attempt {} failed; retrying in {delay_ms} ms", run.attempt_number);
-        changes.apply(tx, run, &next, &description).await?;
-        changes.wake.insert(run.env_id.clone());
-        return Ok(Completed::Retrying { at });
+        return Plan::new(run, next, description, Completed::Retrying { at });
     }
     let status = final_status;
-    let mut next = ended(run, ids, now, status);
+    let mut next = ended(&run, ids, now, status);
     next.error = Some(error);
     let description = format!("Attempt {} failed; run ended {status}", run.attempt_number);
-    changes.apply(tx, run, &next, &description).await?;
-    Ok(Completed::Finished(status))
+    Plan::new(run, next, description, Completed::Finished(status))
 }
 
 /// Ends a run whose cancel the worker confirmed, or whose worker never answered the cancel.
-pub(crate) async fn finish_cancelled(
-    tx: &mut dyn Tx,
-    ids: &Ids,
-    now: Timestamp,
-    run: &RunRow,
-    changes: &mut Changes,
-) -> Result<RunStatus, Error> {
-    let mut next = ended(run, ids, now, RunStatus::Canceled);
+pub(crate) fn plan_cancelled(ids: &Ids, now: Timestamp, run: RunRow) -> Plan {
+    let mut next = ended(&run, ids, now, RunStatus::Canceled);
     next.error = Some(cancelled_error());
-    changes.apply(tx, run, &next, "Run was cancelled").await?;
-    Ok(RunStatus::Canceled)
+    Plan::new(run, next, "Run was cancelled".into(), Completed::Finished(RunStatus::Canceled))
 }
 
 /// The error a cancelled run carries.

@@ -9,7 +9,7 @@ use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
-use crate::systems::attempt::{fail_attempt, finish_cancelled, stalled_error};
+use crate::systems::attempt::{Completed, plan_cancelled, plan_failure, stalled_error};
 
 /// Handles up to `limit` runs whose heartbeat deadline has passed, as Trigger.dev does:
 /// an executing attempt fails with `TASK_RUN_STALLED_EXECUTING` and is retried after a short
@@ -40,12 +40,15 @@ pub(crate) async fn sweep(
                 };
                 let error = stalled_error(config.timeouts.executing.as_millis());
                 let delay = u64::try_from(config.stall_retry_delay.as_millis()).ok();
-                let outcome = fail_attempt(tx, ids, now, env, run, error, false, delay, 0.0, changes).await?;
+                let plan = plan_failure(ids, now, env, run.clone(), error, false, delay, 0.0);
+                changes.apply(tx, &plan.from, &plan.next, &plan.description).await?;
+                let outcome: Completed = plan.completed;
                 tracing::info!(run = %run.id, attempt = run.attempt_number, ?outcome, "attempt stalled");
                 handled += 1;
             }
             ExecutionStatus::PendingCancel => {
-                finish_cancelled(tx, ids, now, run, changes).await?;
+                let plan = plan_cancelled(ids, now, run.clone());
+                changes.apply(tx, &plan.from, &plan.next, &plan.description).await?;
                 tracing::info!(run = %run.id, "cancel was not confirmed by the worker; finished it");
                 handled += 1;
             }
