@@ -17,7 +17,7 @@ use crate::systems::attempt::Completed;
 /// A run's next state, worked out from the state it was read in, and what making the move
 /// means for the caller.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
+pub(crate) struct Plan<T = Completed> {
     /// The run as read; its snapshot is the one the move is fenced on.
     pub(crate) from: RunRow,
     /// The next state.
@@ -25,13 +25,13 @@ pub(crate) struct Plan {
     /// Why the run moves, in words, for its snapshot.
     pub(crate) description: String,
     /// The answer once the move is made.
-    pub(crate) completed: Completed,
+    pub(crate) answer: T,
 }
 
-impl Plan {
+impl<T> Plan<T> {
     /// A plan.
-    pub(crate) fn new(from: RunRow, next: RunRow, description: String, completed: Completed) -> Plan {
-        Plan { from, next, description, completed }
+    pub(crate) fn new(from: RunRow, next: RunRow, description: String, answer: T) -> Plan<T> {
+        Plan { from, next, description, answer }
     }
 }
 
@@ -85,10 +85,10 @@ impl Changes {
 
     /// Makes several planned moves at once, each fenced and judged on its own; the answers are in
     /// the order of `plans`.
-    pub(crate) async fn apply_many(
+    pub(crate) async fn apply_many<T: Sync>(
         &mut self,
         tx: &mut dyn Tx,
-        plans: &[&Plan],
+        plans: &[&Plan<T>],
     ) -> Result<Vec<Result<(), Error>>, Error> {
         if plans.is_empty() {
             return Ok(Vec::new());

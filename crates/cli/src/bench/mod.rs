@@ -162,3 +162,9 @@ async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     }
     Ok(rows)
 }
+
+/// The log filter of the servers and workers a benchmark starts: `STINT_BENCH_LOG`, to look into
+/// a run, or warnings only.
+fn child_log() -> String {
+    std::env::var("STINT_BENCH_LOG").unwrap_or_else(|_| "warn".into())
+}

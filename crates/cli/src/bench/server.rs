@@ -85,7 +85,7 @@ impl BenchServer {
         };
         let mut child = command
             .env("STINT_PROD_SECRET_KEY", KEY)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", super::child_log())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

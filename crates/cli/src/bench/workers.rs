@@ -26,7 +26,7 @@ impl BenchWorker {
             .arg(concurrency.to_string())
             .arg("--out")
             .arg(&out)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", super::child_log())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(n) = exit_after {

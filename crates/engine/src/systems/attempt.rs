@@ -125,7 +125,7 @@ pub(crate) async fn complete(
     let results = changes.apply_many(tx, &moves).await?;
     for ((at, plan), result) in plans.into_iter().zip(results) {
         answers[at] = Some(match result {
-            Ok(()) => plan.completed,
+            Ok(()) => plan.answer,
             // Moved on since it was read (another node's cancel or sweep): say where it is.
             Err(Error::Stale { .. }) => where_now(tx, &plan.from.id, env).await?,
             Err(error) => return Err(error),

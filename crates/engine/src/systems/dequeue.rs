@@ -8,7 +8,7 @@ use stint_types::{ExecutionStatus, QueueId, RetryOptions, RunStatus, Timestamp};
 use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
-use crate::state::Changes;
+use crate::state::{Changes, Plan};
 
 /// What a dequeue took.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ pub(crate) async fn dequeue(
     }
 
     let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
-    let mut runs = Vec::new();
+    let mut starts = Vec::new();
     let mut remaining = max_runs;
     for (_, queue, capacity) in ready {
         if remaining == 0 {
@@ -86,26 +86,29 @@ pub(crate) async fn dequeue(
                     task
                 }
             };
-            runs.push(start_attempt(tx, ids, now, config, worker, &run, task.as_ref(), changes).await?);
+            starts.push(plan_start(ids, now, config, worker, run, task.as_ref()));
         }
     }
+    // The runs taken are locked by this transaction, so every start is made.
+    let moves: Vec<&Plan<()>> = starts.iter().collect();
+    for result in changes.apply_many(tx, &moves).await? {
+        result?;
+    }
+    let runs = starts.into_iter().map(|plan| plan.next).collect();
     Ok(Dequeued { runs, next_ready_at })
 }
 
-/// Starts the next attempt of a queued run on `worker`. The first start freezes the run's retry
+/// The start of a queued run's next attempt on `worker`. The first start freezes the run's retry
 /// settings and maximum duration from its task, as Trigger.dev locks them at first dequeue.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn start_attempt(
-    tx: &mut dyn Tx,
+pub(crate) fn plan_start(
     ids: &Ids,
     now: Timestamp,
     config: &Config,
     worker: &WorkerRow,
-    run: &RunRow,
+    run: RunRow,
     task: Option<&TaskRow>,
-    changes: &mut Changes,
-) -> Result<RunRow, Error> {
-    let mut next = Changes::next(run, ids, now, ExecutionStatus::Executing, RunStatus::Executing);
+) -> Plan<()> {
+    let mut next = Changes::next(&run, ids, now, ExecutionStatus::Executing, RunStatus::Executing);
     if next.retry.is_none() {
         let mut retry = task.map(|t| t.retry).unwrap_or_default();
         if let Some(max_attempts) = run.max_attempts {
@@ -121,8 +124,7 @@ pub(crate) async fn start_attempt(
     next.attempt_started_at = Some(now);
     next.started_at = run.started_at.or(Some(now));
     let description = format!("Attempt {} started", next.attempt_number);
-    changes.apply(tx, run, &next, &description).await?;
-    Ok(next)
+    Plan::new(run, next, description, ())
 }
 
 /// Slots of a queue not held by a run; unlimited queues have as many as anyone asks for.

@@ -42,7 +42,7 @@ pub(crate) async fn sweep(
                 let delay = u64::try_from(config.stall_retry_delay.as_millis()).ok();
                 let plan = plan_failure(ids, now, env, run.clone(), error, false, delay, 0.0);
                 changes.apply(tx, &plan.from, &plan.next, &plan.description).await?;
-                let outcome: Completed = plan.completed;
+                let outcome: Completed = plan.answer;
                 tracing::info!(run = %run.id, attempt = run.attempt_number, ?outcome, "attempt stalled");
                 handled += 1;
             }

@@ -7,7 +7,7 @@ use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
-use crate::systems::dequeue::{free_slots, start_attempt};
+use crate::systems::dequeue::{free_slots, plan_start};
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,9 +182,10 @@ pub(crate) async fn trigger(
         Err(error) => return Err(error.into()),
     }
     if let Some((ticket, worker)) = taker {
-        let started = start_attempt(tx, ids, now, config, &worker, &run, task.as_ref(), changes).await?;
-        changes.handoffs.push((ticket, started.clone()));
-        return Ok(Triggered { run: started, cached: false });
+        let start = plan_start(ids, now, config, &worker, run, task.as_ref());
+        changes.apply(tx, &start.from, &start.next, &start.description).await?;
+        changes.handoffs.push((ticket, start.next.clone()));
+        return Ok(Triggered { run: start.next, cached: false });
     }
     changes.wake.insert(env.id.clone());
     Ok(Triggered { run, cached: false })
