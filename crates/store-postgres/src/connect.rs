@@ -2,10 +2,11 @@
 //! may be shown (without its password).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use stint_store::Error;
 
 /// Longest wait for one new connection, so an address that drops packets fails `open` instead of
@@ -47,7 +48,8 @@ impl fmt::Debug for Options {
 }
 
 /// The connect options of every connection the store opens: the URL's, with the schema first in
-/// the `search_path` when one is set, and bitmap scans off.
+/// the `search_path` when one is set, bitmap scans off, and no TLS to a server on this machine
+/// unless the URL or `PGSSLMODE` asks for it.
 ///
 /// The queue index hands out the next runs in order, and a dequeue reads only as many entries as
 /// it takes, however long the queue. But a queue fills faster than autovacuum re-analyzes: the
@@ -55,6 +57,12 @@ impl fmt::Debug for Options {
 /// followed by a sort, which costs a full read of the backlog per dequeue (9 ms against 0.2 ms
 /// with 7,500 queued runs). Stint's statements are lookups and ordered walks of an index, which
 /// never need a bitmap scan, so none is planned.
+///
+/// TLS protects nothing on the loopback interface, and there it costs more than its CPU: sqlx
+/// 0.9.0 leaves Nagle's algorithm on (upstream issue transact-rs/sqlx#4335, fixed after 0.9.0),
+/// and a statement larger than one TLS record — a batch of dequeued or completed runs — then goes
+/// out as several small segments, the last held back until the server's delayed ACK, 40 ms later.
+/// That capped a worker's drain at about 900 runs/s, against 4,500 without TLS.
 pub(crate) fn connect_options(options: &Options) -> Result<PgConnectOptions, Error> {
     let mut connect: PgConnectOptions = options
         .url
@@ -64,10 +72,27 @@ pub(crate) fn connect_options(options: &Options) -> Result<PgConnectOptions, Err
         connect = connect.application_name("stint");
     }
     connect = connect.options([("enable_bitmapscan", "off")]);
+    if is_loopback(connect.get_host()) && !asks_for_ssl_mode(&options.url) {
+        connect = connect.ssl_mode(PgSslMode::Disable);
+    }
     if let Some(schema) = &options.schema {
         connect = connect.options([("search_path", quote_identifier(schema)?)]);
     }
     Ok(connect)
+}
+
+/// Whether `host` names this machine over TCP.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the URL or the environment chooses an `sslmode`.
+fn asks_for_ssl_mode(url: &str) -> bool {
+    let in_url = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.to_ascii_lowercase().starts_with("sslmode=")));
+    in_url || std::env::var_os("PGSSLMODE").is_some()
 }
 
 /// Opens one connection outside the pool.
@@ -145,6 +170,19 @@ mod tests {
         for (url, shown) in cases {
             assert_eq!(redact(url), shown, "{url}");
         }
+    }
+
+    #[test]
+    fn tls_is_left_off_on_this_machine_unless_asked_for() {
+        let mode = |url: &str| connect_options(&Options::new(url)).unwrap().get_ssl_mode();
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert!(matches!(mode("postgres://u@127.0.0.1:5432/db"), PgSslMode::Disable));
+            assert!(matches!(mode("postgres://u@localhost/db"), PgSslMode::Disable));
+            assert!(matches!(mode("postgres://u@[::1]/db"), PgSslMode::Disable));
+            assert!(matches!(mode("postgres://u@db.example.com/db"), PgSslMode::Prefer));
+        }
+        assert!(matches!(mode("postgres://u@127.0.0.1/db?sslmode=require"), PgSslMode::Require));
+        assert!(matches!(mode("postgres://u@127.0.0.1/db?application_name=x&SSLMODE=prefer"), PgSslMode::Prefer));
     }
 
     #[test]
