@@ -44,7 +44,7 @@ pub(crate) struct Ctx {
 
 /// The run engine.
 pub struct Engine {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: Arc<Ids>,
     config: Config,
@@ -101,7 +101,7 @@ impl Engine {
     }
 
     /// Runs a system in a write transaction, then wakes the environments it made work for.
-    async fn write<R, F>(&self, f: F) -> Result<R, Error>
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R, Error>
     where
         F: for<'t> FnOnce(&'t mut dyn Tx, &'t Ctx, &'t mut Changes) -> BoxFuture<'t, Result<R, Error>> + Send + 'static,
         R: Send + 'static,

@@ -5,6 +5,7 @@
 //! worker never links the server.
 
 pub mod api;
+pub mod queues;
 pub mod worker;
 
 pub use stint_types as types;

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
-use crate::routes::{runs, workers};
+use crate::routes::{queues, runs, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -28,6 +28,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/runs", get(runs::list))
         .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
         .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
+        .route("/api/v1/queues", get(queues::list))
+        .route("/api/v1/queues/{queue}", get(queues::retrieve))
+        .route("/api/v1/queues/{queue}/pause", post(queues::pause))
+        .route("/api/v1/queues/{queue}/concurrency/override", post(queues::override_limit))
+        .route("/api/v1/queues/{queue}/concurrency/reset", post(queues::reset_limit))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies));
     let worker = Router::new()

@@ -1,86 +1,15 @@
 //! The public API over HTTP against a real server on a SQLite file: shapes, filters, pages, and
 //! bad input answered with a clear 4xx and nothing stored.
 
+mod common;
+
 use std::net::SocketAddr;
 
+use common::{DEV_KEY, PROD_KEY, TestServer, error_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stint_server::{Config, Server};
 use stint_types::EnvironmentType;
-
-const PROD_KEY: &str = "tr_prod_testkeytestkeytestkey1";
-const DEV_KEY: &str = "tr_dev_testkeytestkeytestkey12";
-
-struct TestServer {
-    base: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new(dir.path());
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.initial_keys =
-            vec![(EnvironmentType::Production, PROD_KEY.into()), (EnvironmentType::Development, DEV_KEY.into())];
-        let server = Server::start(config).await.unwrap();
-        let base = format!("http://{}", server.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer { base, http: reqwest::Client::new(), _stop: stop, _dir: dir }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        (status, body)
-    }
-
-    async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.http.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body)).await
-    }
-
-    async fn post_raw(
-        &self,
-        key: &str,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-        content_type: &str,
-    ) -> (StatusCode, Value) {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .header("content-type", content_type)
-            .body(body);
-        self.send(request).await
-    }
-
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(key)).await
-    }
-
-    async fn trigger(&self, key: &str, task: &str, body: Value) -> String {
-        let (status, response) = self.post(key, &format!("/api/v1/tasks/{task}/trigger"), body).await;
-        assert_eq!(status, StatusCode::OK, "{response}");
-        response["id"].as_str().unwrap().to_string()
-    }
-
-    async fn run_count(&self, key: &str) -> usize {
-        let (_, page) = self.get(key, "/api/v1/runs?page[size]=100").await;
-        page["data"].as_array().unwrap().len()
-    }
-}
-
-fn error_of(body: &Value) -> &str {
-    body["error"].as_str().unwrap_or_else(|| panic!("no error message in {body}"))
-}
 
 #[tokio::test]
 async fn trigger_and_retrieve_in_trigger_devs_shapes() {

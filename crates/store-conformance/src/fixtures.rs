@@ -62,6 +62,8 @@ pub fn queue(env_id: &EnvId, name: &str, limit: Option<u32>) -> QueueRow {
         env_id: env_id.clone(),
         name: name.to_string(),
         concurrency_limit: limit,
+        limit_override: None,
+        paused: false,
         running: 0,
         created_at: Timestamp(1),
     }

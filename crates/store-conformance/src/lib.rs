@@ -26,6 +26,7 @@ macro_rules! conformance_tests {
             queues::heads_and_take_filter_by_task,
             queues::running_counts_and_limits,
             queues::duplicate_queue_name_is_refused,
+            queues::controls_round_trip,
             runs::insert_get_round_trip,
             runs::transition_is_fenced,
             runs::heartbeat_is_fenced_and_stalled_runs_are_found,

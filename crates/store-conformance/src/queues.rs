@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use stint_store::{Error, QueueRow, RunRow, Store, StoreExt};
-use stint_types::{EnvId, ExecutionStatus, RunId, RunStatus};
+use stint_store::{Error, LimitOverride, QueueRow, RunRow, Store, StoreExt};
+use stint_types::{EnvId, ExecutionStatus, QueueId, RunId, RunStatus, Timestamp};
 
 use crate::fixtures;
 
@@ -25,6 +25,20 @@ async fn leave(store: &Arc<dyn Store>, run: &RunRow) {
     let (next, snapshot) = fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 1);
     let expected = run.snapshot_id.clone();
     store.write(move |tx| Box::pin(async move { tx.run_transition(&expected, &next, &snapshot).await })).await.unwrap();
+}
+
+/// The queue with `id`, if any.
+async fn get(store: &Arc<dyn Store>, id: &QueueId) -> Option<QueueRow> {
+    let id = id.clone();
+    store.read(move |tx| Box::pin(async move { tx.queue_get(&id).await })).await.unwrap()
+}
+
+/// The names of a page of the environment's queues.
+async fn list(store: &Arc<dyn Store>, env_id: &EnvId, offset: u64, limit: u32) -> Vec<String> {
+    let env_id = env_id.clone();
+    let queues =
+        store.read(move |tx| Box::pin(async move { tx.queue_list(&env_id, offset, limit).await })).await.unwrap();
+    queues.into_iter().map(|q| q.name).collect()
 }
 
 async fn take(store: &Arc<dyn Store>, queue: &QueueRow, tasks: &[&str], max_score: i64, limit: u32) -> Vec<RunId> {
@@ -148,4 +162,93 @@ pub async fn duplicate_queue_name_is_refused(store: Arc<dyn Store>) {
     assert!(matches!(result, Err(Error::Duplicate(_))), "{result:?}");
     let elsewhere = fixtures::queue(&fixtures::env_id(), "same", None);
     store.write(move |tx| Box::pin(async move { tx.queue_insert(&elsewhere).await })).await.unwrap();
+}
+
+/// Pausing and limit overrides are stored apart from the declared limit; queues list by name a
+/// page at a time, per environment, and count their waiting runs.
+pub async fn controls_round_trip(store: Arc<dyn Store>) {
+    let env = fixtures::env_id();
+    let other_env = fixtures::env_id();
+    let queue = fixtures::queue(&env, "beta", Some(5));
+    let alpha = fixtures::queue(&env, "alpha", None);
+    let gamma = fixtures::queue(&env, "gamma", Some(1));
+    let foreign = fixtures::queue(&other_env, "aardvark", None);
+    for q in [&queue, &gamma, &foreign, &alpha] {
+        add_queue(&store, q).await;
+    }
+    let fresh = get(&store, &queue.id).await.unwrap();
+    assert_eq!((fresh.paused, fresh.limit_override), (false, None));
+    assert_eq!(fresh, queue);
+
+    let id = queue.id.clone();
+    store.write(move |tx| Box::pin(async move { tx.queue_set_paused(&id, true).await })).await.unwrap();
+    let (id, env_id, name) = (queue.id.clone(), env.clone(), queue.name.clone());
+    let (got, by_name, locked) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok::<_, Error>((
+                    tx.queue_get(&id).await?,
+                    tx.queue_by_name(&env_id, &name).await?,
+                    tx.queue_lock(&id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    for read in [got, by_name, locked] {
+        assert!(read.unwrap().paused, "paused reads back from every lookup");
+    }
+
+    let set = LimitOverride { limit: 3, at: Timestamp(1234) };
+    let id = queue.id.clone();
+    store.write(move |tx| Box::pin(async move { tx.queue_set_override(&id, Some(set)).await })).await.unwrap();
+    let overridden = get(&store, &queue.id).await.unwrap();
+    assert_eq!(overridden.limit_override, Some(set));
+    assert_eq!((overridden.limit(), overridden.concurrency_limit), (Some(3), Some(5)));
+    let id = queue.id.clone();
+    store.write(move |tx| Box::pin(async move { tx.queue_set_limit(&id, Some(8)).await })).await.unwrap();
+    let declared = get(&store, &queue.id).await.unwrap();
+    assert_eq!(declared.limit_override, Some(set), "declaring a limit keeps the override");
+    assert_eq!((declared.limit(), declared.concurrency_limit), (Some(3), Some(8)));
+    let id = queue.id.clone();
+    store.write(move |tx| Box::pin(async move { tx.queue_set_override(&id, None).await })).await.unwrap();
+    let reset = get(&store, &queue.id).await.unwrap();
+    assert_eq!((reset.limit_override, reset.limit(), reset.paused), (None, Some(8), true));
+
+    assert_eq!(list(&store, &env, 0, 2).await, ["alpha", "beta"]);
+    assert_eq!(list(&store, &env, 2, 2).await, ["gamma"]);
+    assert!(list(&store, &env, 3, 2).await.is_empty());
+    assert_eq!(list(&store, &other_env, 0, 10).await, ["aardvark"]);
+    let env_id = env.clone();
+    let listed = store.read(move |tx| Box::pin(async move { tx.queue_list(&env_id, 1, 1).await })).await.unwrap();
+    assert_eq!(listed, [reset], "a listed queue is the whole row");
+    let (env_id, other_env_id, empty_env_id) = (env.clone(), other_env.clone(), fixtures::env_id());
+    let counts = store
+        .read(move |tx| {
+            Box::pin(async move {
+                Ok::<_, Error>((
+                    tx.queue_count(&env_id).await?,
+                    tx.queue_count(&other_env_id).await?,
+                    tx.queue_count(&empty_env_id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, (3, 1, 0));
+
+    let first = enqueue(&store, &queue, "a", 100).await;
+    enqueue(&store, &queue, "b", 200).await;
+    enqueue(&store, &queue, "a", 10_000).await;
+    enqueue(&store, &gamma, "a", 100).await;
+    let waiting = |id: QueueId| {
+        let store = store.clone();
+        async move { store.read(move |tx| Box::pin(async move { tx.queue_waiting(&id).await })).await.unwrap() }
+    };
+    assert_eq!(waiting(queue.id.clone()).await, 3, "waiting counts every queued run, ready or not");
+    leave(&store, &first).await;
+    assert_eq!(waiting(queue.id.clone()).await, 2, "a run that moved on no longer waits");
+    assert_eq!((waiting(gamma.id.clone()).await, waiting(alpha.id.clone()).await), (1, 0));
+
+    assert_eq!(get(&store, &fixtures::queue(&env, "missing", None).id).await, None);
 }

@@ -61,6 +61,12 @@ pub(crate) fn count_opt(row: &PgRow, index: usize) -> Result<Option<u32>, Error>
     get::<Option<i64>>(row, index)?.map(to_count).transpose()
 }
 
+/// A BIGINT column holding a count of rows, as `COUNT(*)` gives it.
+pub(crate) fn total(row: &PgRow, index: usize) -> Result<u64, Error> {
+    let value: i64 = get(row, index)?;
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("row count {value} out of range")))
+}
+
 fn to_count(value: i64) -> Result<u32, Error> {
     u32::try_from(value).map_err(|_| Error::Corrupt(format!("count {value} out of range")))
 }

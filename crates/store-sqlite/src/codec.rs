@@ -43,3 +43,8 @@ pub(crate) fn ts(value: Option<i64>) -> Option<Timestamp> {
 pub(crate) fn count(value: i64) -> Result<u32, Error> {
     u32::try_from(value).map_err(|_| Error::Corrupt(format!("count {value} out of range")))
 }
+
+/// A count of rows, as `COUNT(*)` gives it.
+pub(crate) fn total(value: i64) -> Result<u64, Error> {
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("row count {value} out of range")))
+}

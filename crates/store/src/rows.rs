@@ -70,12 +70,32 @@ pub struct QueueRow {
     pub env_id: EnvId,
     /// Its name, unique in the environment.
     pub name: String,
-    /// Most runs executing at once; unlimited when `None`.
+    /// Most runs executing at once as the tasks declare it; unlimited when `None`.
     pub concurrency_limit: Option<u32>,
+    /// A limit set through the API, in force instead of the declared one until it is reset.
+    pub limit_override: Option<LimitOverride>,
+    /// Whether the queue is paused: it starts no run until resumed.
+    pub paused: bool,
     /// Runs holding a slot now: taken by a worker and not yet finished or requeued.
     pub running: u32,
     /// Creation time.
     pub created_at: Timestamp,
+}
+
+impl QueueRow {
+    /// The limit in force: the override when there is one, else the declared limit.
+    pub fn limit(&self) -> Option<u32> {
+        self.limit_override.map_or(self.concurrency_limit, |o| Some(o.limit))
+    }
+}
+
+/// A queue's concurrency limit as set through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitOverride {
+    /// The limit.
+    pub limit: u32,
+    /// When it was set.
+    pub at: Timestamp,
 }
 
 /// A task as a worker last declared it.

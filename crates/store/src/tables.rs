@@ -7,8 +7,8 @@ use crate::signal::Signal;
 
 use crate::Error;
 use crate::rows::{
-    ApiKeyRow, EnvironmentRow, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow, SnapshotRow,
-    TaskRow, Transition, WorkerRow,
+    ApiKeyRow, EnvironmentRow, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow,
+    SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
@@ -74,8 +74,20 @@ pub trait QueueTable {
     async fn queue_lock(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error>;
     /// Adds a queue; a name taken in the environment is a [`Error::Duplicate`].
     async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error>;
-    /// Sets a queue's concurrency limit.
+    /// A queue.
+    async fn queue_get(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error>;
+    /// The environment's queues by name, `offset` of them skipped, at most `limit`.
+    async fn queue_list(&mut self, env_id: &EnvId, offset: u64, limit: u32) -> Result<Vec<QueueRow>, Error>;
+    /// How many queues the environment has.
+    async fn queue_count(&mut self, env_id: &EnvId) -> Result<u64, Error>;
+    /// How many runs wait in a queue, ready or not.
+    async fn queue_waiting(&mut self, id: &QueueId) -> Result<u64, Error>;
+    /// Sets a queue's declared concurrency limit.
     async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error>;
+    /// Sets or clears a queue's limit override.
+    async fn queue_set_override(&mut self, id: &QueueId, limit: Option<LimitOverride>) -> Result<(), Error>;
+    /// Pauses or resumes a queue.
+    async fn queue_set_paused(&mut self, id: &QueueId, paused: bool) -> Result<(), Error>;
     /// Adds `delta` to a queue's running count.
     async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error>;
     /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score

@@ -52,11 +52,8 @@ pub(crate) async fn dequeue(
     // Limited queues are read again under their locks: another node may have taken slots since
     // the heads were read, and limits must hold across nodes. The locks are taken in queue id
     // order, so dequeues on several nodes never wait on each other in a cycle.
-    let mut limited: Vec<QueueId> = ready
-        .iter()
-        .filter(|(_, queue, _)| queue.concurrency_limit.is_some())
-        .map(|(_, queue, _)| queue.id.clone())
-        .collect();
+    let mut limited: Vec<QueueId> =
+        ready.iter().filter(|(_, queue, _)| queue.limit().is_some()).map(|(_, queue, _)| queue.id.clone()).collect();
     limited.sort();
     let mut locked_capacity = HashMap::with_capacity(limited.len());
     for id in limited {
@@ -127,9 +124,13 @@ pub(crate) fn plan_start(
     Plan::new(run, next, description, ())
 }
 
-/// Slots of a queue not held by a run; unlimited queues have as many as anyone asks for.
+/// Slots of a queue not held by a run; unlimited queues have as many as anyone asks for, paused
+/// ones none.
 pub(crate) fn free_slots(queue: &QueueRow) -> u32 {
-    queue.concurrency_limit.map_or(u32::MAX, |limit| limit.saturating_sub(queue.running))
+    if queue.paused {
+        return 0;
+    }
+    queue.limit().map_or(u32::MAX, |limit| limit.saturating_sub(queue.running))
 }
 
 /// The retry settings of a run whose first attempt has started.

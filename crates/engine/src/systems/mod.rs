@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod cancel;
 pub mod dequeue;
+pub mod queues;
 pub mod stall;
 pub mod tenancy;
 pub mod trigger;

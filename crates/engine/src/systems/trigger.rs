@@ -115,7 +115,7 @@ pub(crate) async fn trigger(
     let mut queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
     // Handing the run to a waiting worker takes a slot: a limited queue that seems to have one is
     // read again under its lock, so the limit holds across nodes.
-    if free_slots(&queue) > 0 && queue.concurrency_limit.is_some() {
+    if free_slots(&queue) > 0 && queue.limit().is_some() {
         queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
     }
     let has_slot = free_slots(&queue) > 0;
@@ -258,6 +258,8 @@ pub(crate) async fn queue_for(
         env_id: env.id.clone(),
         name: name.to_string(),
         concurrency_limit: declared_limit.flatten(),
+        limit_override: None,
+        paused: false,
         running: 0,
         created_at: now,
     };

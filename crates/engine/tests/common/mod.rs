@@ -14,7 +14,7 @@ use stint_types::{EnvironmentType, RetryOptions, RunId, TaskRunError, Timestamp}
 
 /// An engine with a manual clock, its environments and a registered worker.
 pub struct Harness {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub clock: Arc<ManualClock>,
     pub prod: EnvironmentRow,
     pub dev: EnvironmentRow,
@@ -52,7 +52,7 @@ impl Harness {
             }
         };
         let clock = Arc::new(ManualClock::new(START));
-        let engine = Engine::new(store, clock.clone(), Ids::seeded(42), config);
+        let engine = Arc::new(Engine::new(store, clock.clone(), Ids::seeded(42), config));
         let keys = vec![NewKey { kind: EnvironmentType::Production, hash: "00".repeat(32), prefix: "tr_prod_".into() }];
         assert!(engine.bootstrap(keys).await.unwrap());
         assert!(!engine.bootstrap(Vec::new()).await.unwrap(), "bootstrap runs once");

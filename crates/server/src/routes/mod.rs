@@ -1,4 +1,5 @@
 //! The HTTP routes.
 
+pub mod queues;
 pub mod runs;
 pub mod workers;

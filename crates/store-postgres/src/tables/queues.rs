@@ -1,16 +1,16 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use stint_store::{Error, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
 use stint_types::{EnvId, QueueId};
 
-use crate::codec::{big, big_opt, count, count_opt, get, inserted, map_error, ts};
+use crate::codec::{big, big_opt, count, count_opt, get, inserted, map_error, total, ts, ts_opt};
 use crate::tables::rows::runs_from_rows;
 use crate::tx::PgTx;
 
 /// Every column of `queues`, in the order [`queue_from_row`] reads them.
 macro_rules! queue_columns {
     () => {
-        "id, env_id, name, concurrency_limit, running, created_at"
+        "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at"
     };
 }
 
@@ -20,8 +20,10 @@ fn queue_from_row(r: &PgRow) -> Result<QueueRow, Error> {
         env_id: EnvId::from_stored(get(r, 1)?),
         name: get(r, 2)?,
         concurrency_limit: count_opt(r, 3)?,
-        running: count(r, 4)?,
-        created_at: ts(r, 5)?,
+        limit_override: count_opt(r, 4)?.zip(ts_opt(r, 5)?).map(|(limit, at)| LimitOverride { limit, at }),
+        paused: get(r, 6)?,
+        running: count(r, 7)?,
+        created_at: ts(r, 8)?,
     })
 }
 
@@ -54,12 +56,15 @@ impl QueueTable for PgTx<'_> {
         let result = sqlx::query(concat!(
             "INSERT INTO queues (",
             queue_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
         ))
         .bind(row.id.as_str())
         .bind(row.env_id.as_str())
         .bind(&row.name)
         .bind(big_opt(row.concurrency_limit))
+        .bind(big_opt(row.limit_override.map(|o| o.limit)))
+        .bind(row.limit_override.map(|o| o.at.0))
+        .bind(row.paused)
         .bind(big(row.running))
         .bind(row.created_at.0)
         .execute(&mut *self.connection)
@@ -68,9 +73,73 @@ impl QueueTable for PgTx<'_> {
         inserted(result, || format!("queue '{}' exists already in environment {}", row.name, row.env_id))
     }
 
+    async fn queue_get(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error> {
+        let row = sqlx::query(concat!("SELECT ", queue_columns!(), " FROM queues WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(queue_from_row).transpose()
+    }
+
+    async fn queue_list(&mut self, env_id: &EnvId, offset: u64, limit: u32) -> Result<Vec<QueueRow>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            queue_columns!(),
+            " FROM queues WHERE env_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
+        ))
+        .bind(env_id.as_str())
+        .bind(big(limit))
+        // An offset past every row finds none, however far past it is.
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(queue_from_row).collect()
+    }
+
+    async fn queue_count(&mut self, env_id: &EnvId) -> Result<u64, Error> {
+        let row = sqlx::query("SELECT COUNT(*) FROM queues WHERE env_id = $1")
+            .bind(env_id.as_str())
+            .fetch_one(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        total(&row, 0)
+    }
+
+    async fn queue_waiting(&mut self, id: &QueueId) -> Result<u64, Error> {
+        let row = sqlx::query("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND queue_score IS NOT NULL")
+            .bind(id.as_str())
+            .fetch_one(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        total(&row, 0)
+    }
+
     async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error> {
         sqlx::query("UPDATE queues SET concurrency_limit = $1 WHERE id = $2")
             .bind(big_opt(limit))
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_set_override(&mut self, id: &QueueId, limit: Option<LimitOverride>) -> Result<(), Error> {
+        sqlx::query("UPDATE queues SET limit_override = $1, limit_overridden_at = $2 WHERE id = $3")
+            .bind(big_opt(limit.map(|o| o.limit)))
+            .bind(limit.map(|o| o.at.0))
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_set_paused(&mut self, id: &QueueId, paused: bool) -> Result<(), Error> {
+        sqlx::query("UPDATE queues SET paused = $1 WHERE id = $2")
+            .bind(paused)
             .bind(id.as_str())
             .execute(&mut *self.connection)
             .await
@@ -97,8 +166,8 @@ impl QueueTable for PgTx<'_> {
         // in the common case of one task per queue.
         let rows = sqlx::query(concat!(
             "SELECT ",
-            "q.id, q.env_id, q.name, q.concurrency_limit, q.running, q.created_at, head.queue_score \
-             FROM queues q CROSS JOIN LATERAL ( \
+            queue_columns!(),
+            ", head.queue_score FROM queues q CROSS JOIN LATERAL ( \
                SELECT r.queue_score FROM runs r \
                WHERE r.queue_id = q.id AND r.queue_score IS NOT NULL AND r.task_id = ANY($2) \
                ORDER BY r.queue_score LIMIT 1) head \
@@ -109,7 +178,7 @@ impl QueueTable for PgTx<'_> {
         .fetch_all(&mut *self.connection)
         .await
         .map_err(map_error)?;
-        rows.iter().map(|r| Ok(QueueHead { queue: queue_from_row(r)?, head_score: get(r, 6)? })).collect()
+        rows.iter().map(|r| Ok(QueueHead { queue: queue_from_row(r)?, head_score: get(r, 9)? })).collect()
     }
 
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error> {

@@ -1,33 +1,32 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params, params_from_iter};
-use stint_store::{Error, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
 use stint_types::{EnvId, QueueId, Timestamp};
 
-use crate::codec::{count, map_error};
+use crate::codec::{count, map_error, total};
 use crate::tables::runs::{RUN_COLUMNS, run_from_row};
 use crate::tx::{SqliteTx, placeholders};
 
-const QUEUE_COLUMNS: &str = "id, env_id, name, concurrency_limit, running, created_at";
+/// Every column of `queues`, in the order [`queue_from_row`] reads them.
+const QUEUE_COLUMNS: &str =
+    "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at";
 
-fn queue_from_row(r: &Row<'_>) -> rusqlite::Result<(QueueRow, i64, Option<i64>)> {
-    Ok((
-        QueueRow {
-            id: QueueId::from_stored(r.get(0)?),
-            env_id: EnvId::from_stored(r.get(1)?),
-            name: r.get(2)?,
-            concurrency_limit: None,
-            running: 0,
-            created_at: Timestamp(r.get(5)?),
-        },
-        r.get(4)?,
-        r.get(3)?,
-    ))
-}
-
-fn finish_queue((mut queue, running, limit): (QueueRow, i64, Option<i64>)) -> Result<QueueRow, Error> {
-    queue.running = count(running)?;
-    queue.concurrency_limit = limit.map(count).transpose()?;
-    Ok(queue)
+/// A queue from a row selected with [`QUEUE_COLUMNS`].
+fn queue_from_row(r: &Row<'_>) -> Result<QueueRow, Error> {
+    let limit_override = match (r.get(4).map_err(map_error)?, r.get(5).map_err(map_error)?) {
+        (Some(limit), Some(at)) => Some(LimitOverride { limit: count(limit)?, at: Timestamp(at) }),
+        _ => None,
+    };
+    Ok(QueueRow {
+        id: QueueId::from_stored(r.get(0).map_err(map_error)?),
+        env_id: EnvId::from_stored(r.get(1).map_err(map_error)?),
+        name: r.get(2).map_err(map_error)?,
+        concurrency_limit: r.get::<_, Option<i64>>(3).map_err(map_error)?.map(count).transpose()?,
+        limit_override,
+        paused: r.get(6).map_err(map_error)?,
+        running: count(r.get(7).map_err(map_error)?)?,
+        created_at: Timestamp(r.get(8).map_err(map_error)?),
+    })
 }
 
 #[async_trait]
@@ -36,35 +35,27 @@ impl QueueTable for SqliteTx<'_> {
         let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ? AND name = ?");
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
         let mut rows = statement.query(params![env_id.as_str(), name]).map_err(map_error)?;
-        match rows.next().map_err(map_error)? {
-            Some(row) => Ok(Some(finish_queue(queue_from_row(row).map_err(map_error)?)?)),
-            None => Ok(None),
-        }
+        rows.next().map_err(map_error)?.map(queue_from_row).transpose()
     }
 
     async fn queue_lock(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error> {
         // The single writer already serialises write transactions: reading is locking.
-        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ?");
-        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
-        let mut rows = statement.query([id.as_str()]).map_err(map_error)?;
-        match rows.next().map_err(map_error)? {
-            Some(row) => Ok(Some(finish_queue(queue_from_row(row).map_err(map_error)?)?)),
-            None => Ok(None),
-        }
+        self.queue_get(id).await
     }
 
     async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error> {
+        let sql = format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         self.connection
-            .prepare_cached(
-                "INSERT INTO queues (id, env_id, name, concurrency_limit, running, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
+            .prepare_cached(&sql)
             .and_then(|mut s| {
                 s.execute(params![
                     row.id.as_str(),
                     row.env_id.as_str(),
                     row.name,
                     row.concurrency_limit,
+                    row.limit_override.map(|o| o.limit),
+                    row.limit_override.map(|o| o.at.0),
+                    row.paused,
                     row.running,
                     row.created_at.0
                 ])
@@ -73,10 +64,64 @@ impl QueueTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
+    async fn queue_get(&mut self, id: &QueueId) -> Result<Option<QueueRow>, Error> {
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ?");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
+        let mut rows = statement.query([id.as_str()]).map_err(map_error)?;
+        rows.next().map_err(map_error)?.map(queue_from_row).transpose()
+    }
+
+    async fn queue_list(&mut self, env_id: &EnvId, offset: u64, limit: u32) -> Result<Vec<QueueRow>, Error> {
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ? ORDER BY name, id LIMIT ? OFFSET ?");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
+        // An offset past every row finds none, however far past it is.
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut rows = statement.query(params![env_id.as_str(), limit, offset]).map_err(map_error)?;
+        let mut queues = Vec::new();
+        while let Some(row) = rows.next().map_err(map_error)? {
+            queues.push(queue_from_row(row)?);
+        }
+        Ok(queues)
+    }
+
+    async fn queue_count(&mut self, env_id: &EnvId) -> Result<u64, Error> {
+        self.connection
+            .prepare_cached("SELECT COUNT(*) FROM queues WHERE env_id = ?")
+            .and_then(|mut s| s.query_row([env_id.as_str()], |r| r.get(0)))
+            .map_err(map_error)
+            .and_then(total)
+    }
+
+    async fn queue_waiting(&mut self, id: &QueueId) -> Result<u64, Error> {
+        self.connection
+            .prepare_cached(
+                "SELECT COUNT(*) FROM runs INDEXED BY runs_in_queue WHERE queue_id = ? AND queue_score IS NOT NULL",
+            )
+            .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
+            .map_err(map_error)
+            .and_then(total)
+    }
+
     async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error> {
         self.connection
             .prepare_cached("UPDATE queues SET concurrency_limit = ? WHERE id = ?")
             .and_then(|mut s| s.execute(params![limit, id.as_str()]))
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_set_override(&mut self, id: &QueueId, limit: Option<LimitOverride>) -> Result<(), Error> {
+        self.connection
+            .prepare_cached("UPDATE queues SET limit_override = ?, limit_overridden_at = ? WHERE id = ?")
+            .and_then(|mut s| s.execute(params![limit.map(|o| o.limit), limit.map(|o| o.at.0), id.as_str()]))
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn queue_set_paused(&mut self, id: &QueueId, paused: bool) -> Result<(), Error> {
+        self.connection
+            .prepare_cached("UPDATE queues SET paused = ? WHERE id = ?")
+            .and_then(|mut s| s.execute(params![paused, id.as_str()]))
             .map(drop)
             .map_err(map_error)
     }
@@ -106,13 +151,10 @@ impl QueueTable for SqliteTx<'_> {
         );
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
         let params = task_ids.iter().map(String::as_str).chain([env_id.as_str()]);
-        let rows = statement
-            .query_map(params_from_iter(params), |r| Ok((queue_from_row(r)?, r.get::<_, i64>(6)?)))
-            .map_err(map_error)?;
+        let mut rows = statement.query(params_from_iter(params)).map_err(map_error)?;
         let mut heads = Vec::new();
-        for row in rows {
-            let (queue, head_score) = row.map_err(map_error)?;
-            heads.push(QueueHead { queue: finish_queue(queue)?, head_score });
+        while let Some(row) = rows.next().map_err(map_error)? {
+            heads.push(QueueHead { queue: queue_from_row(row)?, head_score: row.get(9).map_err(map_error)? });
         }
         Ok(heads)
     }
