@@ -21,6 +21,7 @@ use crate::state::Changes;
 use crate::systems::attempt::{self, Completed, HeartbeatVerdict, Outcome};
 use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
+use crate::systems::lanes::Rotation;
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
 use crate::systems::trigger::{self, Idle, TriggerParams, Triggered};
@@ -50,6 +51,7 @@ pub struct Engine {
     config: Config,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
     local: Arc<Local>,
+    rotation: Arc<Rotation>,
     stopping: AtomicBool,
 }
 
@@ -75,6 +77,7 @@ impl Engine {
             config,
             workers: Mutex::default(),
             local,
+            rotation: Arc::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -307,14 +310,15 @@ impl Engine {
             if self.local.is_disconnected(&worker.id) {
                 return Ok(Vec::new());
             }
-            let taken = worker.clone();
-            let Dequeued { runs, next_ready_at } = self
+            let (taken, rotation) = (worker.clone(), self.rotation.clone());
+            let Dequeued { runs, next_ready_at, turns } = self
                 .write(move |tx, ctx, changes| {
-                    Box::pin(async move {
-                        dequeue::dequeue(tx, &ctx.ids, ctx.now, &ctx.config, &taken, max_runs, changes).await
-                    })
+                    Box::pin(async move { dequeue::dequeue(tx, ctx, &rotation, &taken, max_runs, changes).await })
                 })
                 .await?;
+            for (queue, lane) in turns {
+                self.rotation.set_last(&queue, lane);
+            }
             let now = tokio::time::Instant::now();
             if !runs.is_empty() || now >= deadline || self.stopping.load(Ordering::SeqCst) {
                 return Ok(runs);

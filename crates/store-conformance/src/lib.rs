@@ -6,6 +6,7 @@
 //! fail by name. Every bug fixed in a backend gets a case here, so the others are checked too.
 
 pub mod fixtures;
+pub mod lanes;
 pub mod leases;
 pub mod queues;
 pub mod runs;
@@ -27,6 +28,7 @@ macro_rules! conformance_tests {
             queues::running_counts_and_limits,
             queues::duplicate_queue_name_is_refused,
             queues::controls_round_trip,
+            lanes::lanes_list_keys_and_take_one_lane,
             runs::insert_get_round_trip,
             runs::transition_is_fenced,
             runs::heartbeat_is_fenced_and_stalled_runs_are_found,

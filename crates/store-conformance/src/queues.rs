@@ -2,18 +2,18 @@
 
 use std::sync::Arc;
 
-use stint_store::{Error, LimitOverride, QueueRow, RunRow, Store, StoreExt};
+use stint_store::{Error, Lane, LimitOverride, QueueRow, RunRow, Store, StoreExt};
 use stint_types::{EnvId, ExecutionStatus, QueueId, RunId, RunStatus, Timestamp};
 
 use crate::fixtures;
 
-async fn add_queue(store: &Arc<dyn Store>, queue: &QueueRow) {
+pub(crate) async fn add_queue(store: &Arc<dyn Store>, queue: &QueueRow) {
     let queue = queue.clone();
     store.write(move |tx| Box::pin(async move { tx.queue_insert(&queue).await })).await.unwrap();
 }
 
 /// Inserts a run waiting in `queue` with `score`.
-async fn enqueue(store: &Arc<dyn Store>, queue: &QueueRow, task: &str, score: i64) -> RunRow {
+pub(crate) async fn enqueue(store: &Arc<dyn Store>, queue: &QueueRow, task: &str, score: i64) -> RunRow {
     let (run, snapshot) = fixtures::queued_run(queue, task, score);
     let stored = run.clone();
     store.write(move |tx| Box::pin(async move { tx.run_insert(&run, &snapshot).await })).await.unwrap();
@@ -21,7 +21,7 @@ async fn enqueue(store: &Arc<dyn Store>, queue: &QueueRow, task: &str, score: i6
 }
 
 /// Moves a run on, out of its queue.
-async fn leave(store: &Arc<dyn Store>, run: &RunRow) {
+pub(crate) async fn leave(store: &Arc<dyn Store>, run: &RunRow) {
     let (next, snapshot) = fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 1);
     let expected = run.snapshot_id.clone();
     store.write(move |tx| Box::pin(async move { tx.run_transition(&expected, &next, &snapshot).await })).await.unwrap();
@@ -44,7 +44,7 @@ async fn list(store: &Arc<dyn Store>, env_id: &EnvId, offset: u64, limit: u32) -
 async fn take(store: &Arc<dyn Store>, queue: &QueueRow, tasks: &[&str], max_score: i64, limit: u32) -> Vec<RunId> {
     let (id, tasks): (_, Vec<String>) = (queue.id.clone(), tasks.iter().map(|s| s.to_string()).collect());
     let runs = store
-        .read(move |tx| Box::pin(async move { tx.queue_take(&id, &tasks, max_score, limit).await }))
+        .read(move |tx| Box::pin(async move { tx.queue_take(&id, Lane::All, &tasks, max_score, limit).await }))
         .await
         .unwrap();
     runs.into_iter().map(|r| r.id).collect()

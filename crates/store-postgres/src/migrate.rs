@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "idempotency", include_str!("../migrations/0003_idempotency.sql")),
     (4, "queue_order", include_str!("../migrations/0004_queue_order.sql")),
     (5, "queue_controls", include_str!("../migrations/0005_queue_controls.sql")),
+    (6, "queue_lanes", include_str!("../migrations/0006_queue_lanes.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

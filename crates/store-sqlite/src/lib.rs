@@ -115,5 +115,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0003_idempotency.sql")),
         M::up(include_str!("../migrations/0004_queue_order.sql")),
         M::up(include_str!("../migrations/0005_queue_controls.sql")),
+        M::up(include_str!("../migrations/0006_queue_lanes.sql")),
     ])
 }

@@ -13,8 +13,8 @@ mod tables;
 
 pub use error::Error;
 pub use rows::{
-    ApiKeyRow, EnvironmentRow, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow,
-    SnapshotRow, TaskRow, Transition, WorkerRow,
+    ApiKeyRow, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams,
+    RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};

@@ -243,6 +243,17 @@ pub struct SnapshotRow {
     pub created_at: Timestamp,
 }
 
+/// Which runs of a queue a take looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane<'a> {
+    /// Every run.
+    All,
+    /// The runs without a concurrency key.
+    Unkeyed,
+    /// The runs with this concurrency key.
+    Key(&'a str),
+}
+
 /// A queue with waiting runs of some tasks, and its earliest score among them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueHead {

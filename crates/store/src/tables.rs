@@ -7,8 +7,8 @@ use crate::signal::Signal;
 
 use crate::Error;
 use crate::rows::{
-    ApiKeyRow, EnvironmentRow, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams, RunRow,
-    SnapshotRow, TaskRow, Transition, WorkerRow,
+    ApiKeyRow, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams,
+    RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
@@ -95,11 +95,22 @@ pub trait QueueTable {
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
     /// Whether a queue holds a run whose score is at most `max_score`.
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error>;
-    /// Up to `limit` runs of `task_ids` waiting in a queue with a score of at most `max_score`,
-    /// lowest score first. They stay queued until a transition clears their score.
+    /// Up to `limit` concurrency keys of runs waiting in a queue with a score of at most
+    /// `max_score`, in the store's order of keys, each after `after` when it is given. Keys are
+    /// never empty: a run without one has none.
+    async fn queue_lanes(
+        &mut self,
+        queue_id: &QueueId,
+        after: Option<&str>,
+        max_score: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, Error>;
+    /// Up to `limit` runs of `task_ids` in `lane` of a queue with a score of at most
+    /// `max_score`, lowest score first. They stay queued until a transition clears their score.
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
+        lane: Lane<'_>,
         task_ids: &[String],
         max_score: i64,
         limit: u32,

@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 
-use stint_store::{QueueRow, RunRow, TaskRow, Tx, WorkerRow};
+use stint_store::{Lane, QueueRow, RunRow, TaskRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, QueueId, RetryOptions, RunStatus, Timestamp};
 
 use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
+use crate::shell::Ctx;
 use crate::state::{Changes, Plan};
+use crate::systems::lanes::{self, LaneKey, Rotation};
 
 /// What a dequeue took.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,21 +19,24 @@ pub struct Dequeued {
     pub runs: Vec<RunRow>,
     /// The earliest time a run that is waiting for its retry delay becomes ready, if any.
     pub next_ready_at: Option<Timestamp>,
+    /// The lane each queue whose lanes took turns served last, to start after next time.
+    pub(crate) turns: Vec<(QueueId, LaneKey)>,
 }
 
 /// Takes up to `max_runs` ready runs of the worker's tasks and starts an attempt of each.
 ///
 /// Queues are served oldest head first. A queue at its concurrency limit is skipped; it is woken
-/// again when one of its runs gives its slot back.
+/// again when one of its runs gives its slot back. A queue holding runs with concurrency keys
+/// serves its keys in turn, from the one after the lane `rotation` says it served last.
 pub(crate) async fn dequeue(
     tx: &mut dyn Tx,
-    ids: &Ids,
-    now: Timestamp,
-    config: &Config,
+    ctx: &Ctx,
+    rotation: &Rotation,
     worker: &WorkerRow,
     max_runs: u32,
     changes: &mut Changes,
 ) -> Result<Dequeued, Error> {
+    let (ids, now, config) = (&ctx.ids, ctx.now, &ctx.config);
     let heads = tx.queue_heads(&worker.env_id, &worker.task_ids).await?;
     let mut next_ready_at: Option<Timestamp> = None;
     let mut ready = Vec::new();
@@ -63,6 +68,7 @@ pub(crate) async fn dequeue(
 
     let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
     let mut starts = Vec::new();
+    let mut turns = Vec::new();
     let mut remaining = max_runs;
     for (_, queue, capacity) in ready {
         if remaining == 0 {
@@ -72,7 +78,15 @@ pub(crate) async fn dequeue(
         if capacity == 0 {
             continue;
         }
-        let queued = tx.queue_take(&queue.id, &worker.task_ids, now.millis(), remaining.min(capacity)).await?;
+        let want = remaining.min(capacity);
+        let queued = if lanes::has_lanes(tx, &queue.id, now.millis()).await? {
+            let last = rotation.last(&queue.id);
+            let (queued, served) = lanes::take(tx, &queue.id, last, &worker.task_ids, now.millis(), want).await?;
+            turns.extend(served.map(|lane| (queue.id.clone(), lane)));
+            queued
+        } else {
+            tx.queue_take(&queue.id, Lane::All, &worker.task_ids, now.millis(), want).await?
+        };
         remaining -= u32::try_from(queued.len()).unwrap_or(remaining);
         for run in queued {
             let task = match tasks.get(&run.task_id) {
@@ -92,7 +106,7 @@ pub(crate) async fn dequeue(
         result?;
     }
     let runs = starts.into_iter().map(|plan| plan.next).collect();
-    Ok(Dequeued { runs, next_ready_at })
+    Ok(Dequeued { runs, next_ready_at, turns })
 }
 
 /// The start of a queued run's next attempt on `worker`. The first start freezes the run's retry

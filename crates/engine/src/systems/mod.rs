@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod cancel;
 pub mod dequeue;
+pub mod lanes;
 pub mod queues;
 pub mod stall;
 pub mod tenancy;

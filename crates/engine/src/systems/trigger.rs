@@ -141,7 +141,7 @@ pub(crate) async fn trigger(
         error: None,
         tags: params.tags,
         metadata: params.metadata,
-        concurrency_key: params.concurrency_key,
+        concurrency_key: params.concurrency_key.filter(|key| !key.is_empty()),
         priority_ms: params.priority_ms,
         queue_score: taker.is_none().then(|| now.millis() - params.priority_ms),
         is_test: params.is_test,

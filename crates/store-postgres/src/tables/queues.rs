@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use stint_store::{Error, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
 use stint_types::{EnvId, QueueId};
 
 use crate::codec::{big, big_opt, count, count_opt, get, inserted, map_error, total, ts, ts_opt};
@@ -194,9 +194,41 @@ impl QueueTable for PgTx<'_> {
         get(&row, 0)
     }
 
+    async fn queue_lanes(
+        &mut self,
+        queue_id: &QueueId,
+        after: Option<&str>,
+        max_score: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A walk over the lane index that jumps from each key to the next, reading one entry per
+        // key however many runs a key has.
+        let rows = sqlx::query(
+            "WITH RECURSIVE lane(key, n) AS ( \
+               SELECT (SELECT concurrency_key FROM runs WHERE queue_id = $1 AND concurrency_key > $2 \
+                       AND queue_score IS NOT NULL AND queue_score <= $4 ORDER BY concurrency_key LIMIT 1), 1 \
+               UNION ALL SELECT (SELECT concurrency_key FROM runs WHERE queue_id = $1 AND concurrency_key > lane.key \
+                       AND queue_score IS NOT NULL AND queue_score <= $4 ORDER BY concurrency_key LIMIT 1), n + 1 \
+               FROM lane WHERE key IS NOT NULL AND n < $3) \
+             SELECT key FROM lane WHERE key IS NOT NULL",
+        )
+        .bind(queue_id.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(big(limit))
+        .bind(max_score)
+        .fetch_all(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(|row| get::<String>(row, 0)).collect()
+    }
+
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
+        lane: Lane<'_>,
         task_ids: &[String],
         max_score: i64,
         limit: u32,
@@ -204,29 +236,29 @@ impl QueueTable for PgTx<'_> {
         if task_ids.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        let in_lane = match lane {
+            Lane::All => "",
+            Lane::Unkeyed => "AND concurrency_key IS NULL",
+            Lane::Key(_) => "AND concurrency_key = $5",
+        };
         // In a write transaction the runs taken are locked until it ends, and runs another
         // transaction has locked are skipped, not waited for: nodes dequeuing from one queue at
         // once never get the same run, and none waits for another.
-        let locked = concat!(
-            "SELECT ",
-            run_columns!(),
-            " FROM runs WHERE queue_id = $1 AND queue_score IS NOT NULL AND queue_score <= $2 \
-             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+        let lock = if self.locking { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "SELECT {} FROM runs WHERE queue_id = $1 {in_lane} AND queue_score IS NOT NULL AND queue_score <= $2 \
+             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4 {lock}",
+            run_columns!()
         );
-        let plain = concat!(
-            "SELECT ",
-            run_columns!(),
-            " FROM runs WHERE queue_id = $1 AND queue_score IS NOT NULL AND queue_score <= $2 \
-             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4"
-        );
-        let rows = sqlx::query(if self.locking { locked } else { plain })
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(queue_id.as_str())
             .bind(max_score)
             .bind(task_ids)
-            .bind(big(limit))
-            .fetch_all(&mut *self.connection)
-            .await
-            .map_err(map_error)?;
+            .bind(big(limit));
+        if let Lane::Key(key) = lane {
+            query = query.bind(key);
+        }
+        let rows = query.fetch_all(&mut *self.connection).await.map_err(map_error)?;
         runs_from_rows(&rows)
     }
 }

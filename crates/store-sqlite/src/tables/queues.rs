@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params, params_from_iter};
-use stint_store::{Error, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
 use stint_types::{EnvId, QueueId, Timestamp};
 
 use crate::codec::{count, map_error, total};
@@ -169,9 +169,42 @@ impl QueueTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
+    async fn queue_lanes(
+        &mut self,
+        queue_id: &QueueId,
+        after: Option<&str>,
+        max_score: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        // A walk over the lane index that jumps from each key to the next, reading one entry per
+        // key however many runs a key has.
+        let next = "SELECT concurrency_key FROM runs INDEXED BY runs_in_lane \
+                    WHERE queue_id = ?1 AND concurrency_key > {after} AND queue_score IS NOT NULL \
+                    AND queue_score <= ?4 ORDER BY concurrency_key LIMIT 1";
+        let sql = format!(
+            "WITH RECURSIVE lane(key, n) AS ( \
+               SELECT ({}), 1 \
+               UNION ALL SELECT ({}), n + 1 FROM lane WHERE key IS NOT NULL AND n < ?3) \
+             SELECT key FROM lane WHERE key IS NOT NULL",
+            next.replace("{after}", "?2"),
+            next.replace("{after}", "lane.key")
+        );
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
+        let keys = statement
+            .query_map(params![queue_id.as_str(), after.unwrap_or(""), i64::from(limit), max_score], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(map_error)?;
+        keys.collect::<Result<_, _>>().map_err(map_error)
+    }
+
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
+        lane: Lane<'_>,
         task_ids: &[String],
         max_score: i64,
         limit: u32,
@@ -179,14 +212,23 @@ impl QueueTable for SqliteTx<'_> {
         if task_ids.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        let (index, in_lane) = match lane {
+            Lane::All => ("runs_in_queue", ""),
+            Lane::Unkeyed => ("runs_in_lane", "AND concurrency_key IS NULL"),
+            Lane::Key(_) => ("runs_in_lane", "AND concurrency_key = ?"),
+        };
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs INDEXED BY runs_in_queue \
-             WHERE queue_id = ? AND queue_score IS NOT NULL AND queue_score <= ? AND task_id IN ({}) \
+            "SELECT {RUN_COLUMNS} FROM runs INDEXED BY {index} \
+             WHERE queue_id = ? {in_lane} AND queue_score IS NOT NULL AND queue_score <= ? AND task_id IN ({}) \
              ORDER BY queue_score, id LIMIT ?",
             placeholders(task_ids.len())
         );
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
-        let mut params: Vec<rusqlite::types::Value> = vec![queue_id.as_str().to_string().into(), max_score.into()];
+        let mut params: Vec<rusqlite::types::Value> = vec![queue_id.as_str().to_string().into()];
+        if let Lane::Key(key) = lane {
+            params.push(key.to_string().into());
+        }
+        params.push(max_score.into());
         params.extend(task_ids.iter().map(|t| t.clone().into()));
         params.push(i64::from(limit).into());
         let rows = statement.query_map(params_from_iter(params), run_from_row).map_err(map_error)?;
