@@ -1,11 +1,12 @@
 //! `stint server`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use stint_server::{Config, Server};
+use stint_server::{ApiRateLimit, Config, Server};
 use stint_store_sqlite::Durability;
 use stint_types::EnvironmentType;
 
@@ -41,6 +42,24 @@ pub struct ServerArgs {
     /// How often to look for stalled runs.
     #[arg(long, env = "STINT_SWEEP_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     sweep_interval: Duration,
+    /// API requests each environment may make per second on this node, or `off`. Over the limit
+    /// the API answers 429 with `x-ratelimit-*` headers; the worker protocol is not limited.
+    #[arg(long, env = "STINT_API_RATE_LIMIT", default_value = "1000", value_parser = per_second)]
+    // Spelled out so that clap takes the parser's `Option` as the value, not as "may be absent".
+    api_rate_limit: std::option::Option<NonZeroU32>,
+    /// API requests an environment may make at once, before the per-second rate applies.
+    #[arg(long, env = "STINT_API_RATE_BURST", default_value_t = ApiRateLimit::DEFAULT.burst)]
+    api_rate_burst: NonZeroU32,
+}
+
+/// A rate in requests per second, or `off`.
+fn per_second(text: &str) -> Result<Option<NonZeroU32>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("expected a whole number of requests per second above 0, or off, got '{text}'"))
 }
 
 /// Starts the server and serves until SIGTERM or ctrl-c.
@@ -53,6 +72,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     config.engine.timeouts.executing = args.executing_timeout;
     config.engine.timeouts.pending_cancel = args.pending_cancel_timeout;
     config.sweep_interval = args.sweep_interval;
+    config.api_rate_limit =
+        args.api_rate_limit.map(|per_second| ApiRateLimit { burst: args.api_rate_burst, per_second });
     for kind in EnvironmentType::DEFAULTS {
         if let Ok(key) = std::env::var(stint_server::bootstrap::key_variable(kind)) {
             config.initial_keys.push((kind, key));

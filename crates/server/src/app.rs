@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
+use crate::rate_limit;
 use crate::routes::{queues, runs, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
@@ -34,7 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues/{queue}/concurrency/override", post(queues::override_limit))
         .route("/api/v1/queues/{queue}/concurrency/reset", post(queues::reset_limit))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies));
+        .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit));
     let worker = Router::new()
         .route("/api/v1/workers/register", post(workers::register))
         .route("/api/v1/workers/{worker_id}/dequeue", post(workers::dequeue))

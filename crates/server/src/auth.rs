@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use parking_lot::RwLock;
@@ -77,11 +78,14 @@ impl FromRequestParts<Arc<AppState>> for Env {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let header =
-            parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
-        let key = header.strip_prefix("Bearer ").map(str::trim).ok_or_else(ApiError::unauthorized)?;
+        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         state.keys.environment(key).map(Env).ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod bootstrap;
 mod error;
 mod json;
 mod present;
+mod rate_limit;
 mod routes;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 
 pub use app::{API_BODY_LIMIT, router};
 pub use error::ApiError;
+pub use rate_limit::ApiRateLimit;
 
 /// What the handlers share.
 pub struct AppState {
@@ -33,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Secret keys by hash.
     pub keys: auth::Keys,
+    /// The API request buckets of the environments; no limit when `None`.
+    pub limiter: Option<rate_limit::Limiter>,
 }
 
 /// Server settings.
@@ -54,11 +58,13 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Keys to create on first start, instead of generated ones.
     pub initial_keys: Vec<(EnvironmentType, String)>,
+    /// API requests each environment may make; unlimited when `None`.
+    pub api_rate_limit: Option<ApiRateLimit>,
 }
 
 impl Config {
     /// Defaults: `./.stint`, `127.0.0.1:3030`, full durability, Trigger.dev's timeouts, a sweep
-    /// every second.
+    /// every second, API requests limited to bursts of 2,000 per environment refilled at 1,000/s.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
@@ -69,6 +75,7 @@ impl Config {
             engine: stint_engine::Config::default(),
             sweep_interval: Duration::from_secs(1),
             initial_keys: Vec::new(),
+            api_rate_limit: Some(ApiRateLimit::DEFAULT),
         }
     }
 }
@@ -116,7 +123,9 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Io(format!("listening on {}: {e}", config.listen)))?;
-        Ok(Server { state: Arc::new(AppState { engine, keys }), listener, sweep_interval: config.sweep_interval })
+        let limiter = config.api_rate_limit.map(rate_limit::Limiter::new);
+        let state = Arc::new(AppState { engine, keys, limiter });
+        Ok(Server { state, listener, sweep_interval: config.sweep_interval })
     }
 
     /// The address the server listens on.

@@ -91,6 +91,9 @@ impl ServerProcess {
             .env("STINT_DEV_SECRET_KEY", DEV_KEY)
             .env("STINT_PROD_SECRET_KEY", PROD_KEY)
             .env("RUST_LOG", "info")
+            // The end-to-end tests trigger thousands of runs as fast as they can; the API rate
+            // limit has tests of its own.
+            .env("STINT_API_RATE_LIMIT", "off")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

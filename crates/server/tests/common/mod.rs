@@ -22,11 +22,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `change` adjusts first.
+    pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.initial_keys =
             vec![(EnvironmentType::Production, PROD_KEY.into()), (EnvironmentType::Development, DEV_KEY.into())];
+        change(&mut config);
         let server = Server::start(config).await.unwrap();
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
