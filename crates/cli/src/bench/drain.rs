@@ -1,11 +1,11 @@
 //! W2: a queue of no-op runs drained by worker processes.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::server::{BenchServer, Storage};
+use super::stats;
 use super::trigger::Trigger;
 use super::workers::BenchWorker;
 
@@ -42,17 +42,8 @@ pub async fn run(
         records.extend(worker.stop()?);
     }
 
-    let distinct: HashSet<i64> = records.iter().map(|r| r.2).collect();
-    anyhow::ensure!(
-        records.len() == n && distinct.len() == n,
-        "{} executions of {} distinct runs, expected {n}",
-        records.len(),
-        distinct.len()
-    );
-    let first = records.iter().map(|r| r.1).min().unwrap_or(0);
-    let last = records.iter().map(|r| r.1).max().unwrap_or(0);
-    let span_s = (last - first) as f64 / 1e6;
-    Ok(Drain { runs_per_s: (n - 1) as f64 / span_s, wall_incl_startup_s: wall })
+    stats::ensure_each_once(&records, n)?;
+    Ok(Drain { runs_per_s: stats::drain_rate(&records), wall_incl_startup_s: wall })
 }
 
 impl Drain {

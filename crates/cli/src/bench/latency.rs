@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::server::{BenchServer, Storage};
+use super::stats::{self, Percentiles};
 use super::trigger::Trigger;
 use super::workers::BenchWorker;
 
@@ -49,12 +50,11 @@ pub async fn run(storage: &Storage, n: usize, rate: u32, concurrency: usize) -> 
     server.wait_until_drained().await?;
     let records = worker.stop()?;
 
-    let mut latencies: Vec<f64> =
-        records.iter().filter(|r| r.2 >= WARM_UP as i64).map(|r| (r.1 - r.0) as f64 / 1000.0).collect();
+    let latencies: Vec<f64> =
+        records.iter().filter(|r| r.2 >= WARM_UP as i64).map(stats::trigger_to_start_ms).collect();
     anyhow::ensure!(latencies.len() == n, "{} of {n} runs recorded", latencies.len());
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
-    Ok(Latency { p50: at(0.50), p95: at(0.95), p99: at(0.99), max: latencies[latencies.len() - 1] })
+    let latencies = Percentiles::new(latencies)?;
+    Ok(Latency { p50: latencies.at(0.50), p95: latencies.at(0.95), p99: latencies.at(0.99), max: latencies.max() })
 }
 
 impl Latency {

@@ -8,11 +8,19 @@
 //!   completion.
 //! - W3: 2,000 runs at 200/s into an idle worker; trigger-to-start p50/p95/p99/max in ms, both
 //!   times from `CLOCK_MONOTONIC`.
+//! - W4, fairness (not run by default; `--workloads w4`): 10,000 `noop` runs of concurrency key
+//!   `tenant-a` queued, then one worker process with concurrency 50; once 1,000 of them have
+//!   started (the queue's `queued` count, polled every 25 ms), 100 runs of `tenant-b` triggered
+//!   by as many calls at once. B's trigger-to-start p50/p99/max in ms, how many of A's runs
+//!   started after B's last, A's backlog when B triggered, and the drain rate over all 10,100
+//!   runs as W2 computes it.
 
 mod clock;
 mod drain;
+mod fairness;
 mod latency;
 mod server;
+mod stats;
 mod trigger;
 pub mod worker;
 mod workers;
@@ -36,7 +44,7 @@ pub struct BenchArgs {
     /// Concurrent clients of the many-clients trigger workload.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Workloads to run, comma-separated: w1, w2, w3.
+    /// Workloads to run, comma-separated: w1, w2, w3, w4.
     #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
     workloads: Vec<String>,
     /// Directory for the JSON results.
@@ -115,7 +123,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: latency.json(),
                 });
             }
-            other => anyhow::bail!("unknown workload '{other}': expected w1, w2 or w3"),
+            "w4" => {
+                let (storage, _database) = storage(&args, "full").await?;
+                let fairness = fairness::run(&storage, 50, args.clients).await?;
+                eprintln!(
+                    "W4 fairness: B p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; A started after B's last: {}; drain {:.0} runs/s",
+                    fairness.b_p50,
+                    fairness.b_p99,
+                    fairness.b_max,
+                    fairness.a_started_after_last_b,
+                    fairness.runs_per_s
+                );
+                rows.push(Row {
+                    workload: "W4 fairness",
+                    setting: format!(
+                        "{} queued runs of key tenant-a, then {} of tenant-b once {} have started \
+                         ({} of A still queued); 1 worker process, concurrency 50, {}",
+                        thousands(fairness::A_RUNS),
+                        fairness::B_RUNS,
+                        thousands(fairness::A_STARTED_BEFORE_B),
+                        thousands(fairness.a_backlog_when_b_triggered),
+                        storage.describe()
+                    ),
+                    value: format!(
+                        "B p50 {:.2} / p99 {:.2} / max {:.2} ms; {} A runs started after B's last; {:.0} runs/s",
+                        fairness.b_p50,
+                        fairness.b_p99,
+                        fairness.b_max,
+                        thousands(fairness.a_started_after_last_b),
+                        fairness.runs_per_s
+                    ),
+                    json: fairness.json(),
+                });
+            }
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w2, w3 or w4"),
         }
     }
     let mut table = Table::new();
@@ -161,6 +202,19 @@ async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// `n` with a comma between thousands, as the settings write their counts.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (at, digit) in digits.chars().enumerate() {
+        if at > 0 && (digits.len() - at).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// The log filter of the servers and workers a benchmark starts: `STINT_BENCH_LOG`, to look into

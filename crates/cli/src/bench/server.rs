@@ -79,6 +79,9 @@ impl BenchServer {
         let dir = tempfile::Builder::new().prefix("stint-bench-").tempdir().context("creating a data directory")?;
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["server", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+        // The workloads measure how fast the server goes, so the API is not rate limited: the
+        // default limit would answer most of W1's and W2's triggers with 429.
+        command.args(["--api-rate-limit", "off"]);
         match storage {
             Storage::Sqlite(durability) => command.args(["--durability", durability]),
             Storage::Postgres(url) => command.args(["--database-url", url]),
@@ -120,6 +123,22 @@ impl BenchServer {
             .json()
             .await?;
         Ok(page["data"].as_array().map_or(0, Vec::len))
+    }
+
+    /// Runs waiting in `task`'s queue, from `GET /api/v1/queues/{task}?type=task`; `None` while
+    /// the server does not know that queue (404).
+    pub async fn queued(&self, task: &str) -> anyhow::Result<Option<u64>> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/queues/{task}", self.url))
+            .query(&[("type", "task")])
+            .bearer_auth(KEY)
+            .send()
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let queue: serde_json::Value = response.error_for_status()?.json().await?;
+        queue["queued"].as_u64().map(Some).context("the queue has no number 'queued'")
     }
 
     /// Waits until every run has finished.

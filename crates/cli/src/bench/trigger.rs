@@ -38,13 +38,28 @@ impl Trigger {
 
     /// Triggers one run on an idle connection, or a new one when none is idle.
     pub async fn one(&self, i: usize, tenant: &str) -> anyhow::Result<()> {
+        self.one_with_key(i, tenant, None).await
+    }
+
+    /// Triggers one run as [`Trigger::one`] does, with the concurrency key `key` when given.
+    pub async fn one_with_key(&self, i: usize, tenant: &str, key: Option<&str>) -> anyhow::Result<()> {
         let idle = self.idle.lock().pop();
         let mut connection = match idle {
             Some(connection) => connection,
             None => self.connect().await?,
         };
-        connection.trigger(i, tenant).await?;
+        connection.trigger(i, tenant, key).await?;
         self.idle.lock().push(connection);
+        Ok(())
+    }
+
+    /// Opens `n` connections and keeps them idle, so that as many calls at once need not
+    /// connect first.
+    pub async fn open(&self, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let connection = self.connect().await?;
+            self.idle.lock().push(connection);
+        }
         Ok(())
     }
 
@@ -60,6 +75,20 @@ impl Trigger {
     /// Triggers `n` runs from `clients` concurrent connections, each awaiting its calls in turn,
     /// and returns runs per second.
     pub async fn many(&self, n: usize, clients: usize) -> anyhow::Result<f64> {
+        self.many_with_key(n, clients, "a", None).await
+    }
+
+    /// Triggers runs `0..n` as [`Trigger::many`] does, for `tenant` and with the concurrency key
+    /// `key` when given.
+    pub async fn many_with_key(
+        &self,
+        n: usize,
+        clients: usize,
+        tenant: &str,
+        key: Option<&str>,
+    ) -> anyhow::Result<f64> {
+        let tenant: Arc<str> = tenant.into();
+        let key: Option<Arc<str>> = key.map(Into::into);
         let mut connections = Vec::with_capacity(clients);
         for _ in 0..clients {
             connections.push(self.connect().await?);
@@ -68,14 +97,14 @@ impl Trigger {
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(clients);
         for mut connection in connections {
-            let next = next.clone();
+            let (next, tenant, key) = (next.clone(), tenant.clone(), key.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    connection.trigger(i, "a").await?;
+                    connection.trigger(i, &tenant, key.as_deref()).await?;
                 }
             }));
         }
@@ -88,9 +117,13 @@ impl Trigger {
 
 impl Connection {
     /// Triggers one run of `noop` carrying `i`, the trigger time and a tenant, as the peers'
-    /// payload `{i, t, tenant}`.
-    pub async fn trigger(&mut self, i: usize, tenant: &str) -> anyhow::Result<()> {
-        let body = json!({"payload": {"i": i, "t": monotonic_us(), "tenant": tenant}}).to_string();
+    /// payload `{i, t, tenant}`, with the concurrency key `key` when given.
+    pub async fn trigger(&mut self, i: usize, tenant: &str, key: Option<&str>) -> anyhow::Result<()> {
+        let mut body = json!({"payload": {"i": i, "t": monotonic_us(), "tenant": tenant}});
+        if let Some(key) = key {
+            body["options"] = json!({"concurrencyKey": key});
+        }
+        let body = body.to_string();
         let request = hyper::Request::post("/api/v1/tasks/noop/trigger")
             .header("host", &self.host)
             .header("authorization", format!("Bearer {KEY}"))
