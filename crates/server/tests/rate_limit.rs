@@ -50,9 +50,8 @@ async fn an_environment_over_its_limit_gets_429_with_the_rate_limit_headers() {
 
     // Workers are not limited: they register and poll as often as they need.
     for _ in 0..5 {
-        let (status, answer) = s
-            .post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": [{"id": "t"}]}))
-            .await;
+        let (status, answer) =
+            s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": [{"id": "t"}]})).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
     // A request without a known key is refused by authentication, not counted.
