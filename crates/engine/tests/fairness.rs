@@ -76,3 +76,56 @@ async fn within_a_key_runs_come_out_by_score_and_limits_still_hold() {
     assert_eq!(runs[0].id, urgent.id, "priority moves a run ahead within its key");
     assert!(h.dequeue(&worker, 10).await.is_empty());
 }
+
+/// A small seeded generator, so the generated cases are the same on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test]
+async fn over_generated_backlogs_no_key_waits_more_than_one_turn() {
+    let mut random = Seeded(0x5eed_f00d);
+    for case in 0..12 {
+        let h = Harness::new().await;
+        let worker = h.worker(&h.prod, vec![task("t")]).await;
+        let lanes = 1 + random.below(6) as usize;
+        let mut left: Vec<(Option<String>, usize)> = Vec::new();
+        for lane in 0..lanes {
+            let key = (lane > 0 || random.below(2) == 0).then(|| format!("k{lane}"));
+            let runs = 1 + random.below(30) as usize;
+            trigger_keyed(&h, key.as_deref(), runs).await;
+            left.push((key, runs));
+        }
+        let total: usize = left.iter().map(|(_, n)| n).sum();
+        let mut starts: Vec<Option<String>> = Vec::new();
+        while starts.len() < total {
+            let runs = h.dequeue(&worker, 1 + random.below(12) as u32).await;
+            assert!(!runs.is_empty(), "case {case}: runs are left but none was taken");
+            starts.extend(runs.iter().map(|r| r.concurrency_key.clone()));
+        }
+        assert!(h.dequeue(&worker, 10).await.is_empty());
+        // Between two starts of a lane that still has runs, every other lane with runs starts
+        // at most once: no lane waits more than one turn of the others.
+        for (at, lane) in starts.iter().enumerate() {
+            let remaining = |upto: usize, of: &Option<String>| {
+                left.iter().find(|(k, _)| k == of).unwrap().1 - starts[..upto].iter().filter(|s| *s == of).count()
+            };
+            if remaining(at + 1, lane) == 0 {
+                continue;
+            }
+            let active = left.iter().filter(|(k, _)| remaining(at + 1, k) > 0).count();
+            let next = starts[at + 1..].iter().position(|s| s == lane).unwrap();
+            assert!(
+                next < active,
+                "case {case}: lane {lane:?} started at {at} waited {next} starts with {active} lanes active: {starts:?}"
+            );
+        }
+    }
+}

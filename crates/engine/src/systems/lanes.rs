@@ -98,9 +98,15 @@ async fn turn_order(
             order.push(None);
             if found < want as usize {
                 let remaining = want - u32::try_from(found).unwrap_or(want);
+                // From the first key up to the one served last; when that one has no ready run
+                // any more, up to the first key already in the order.
                 for first in tx.queue_lanes(queue, None, max_score, remaining).await? {
-                    let reached = first == key;
-                    order.push(Some(first));
+                    let first = Some(first);
+                    if order.contains(&first) {
+                        break;
+                    }
+                    let reached = first.as_deref() == Some(key.as_str());
+                    order.push(first);
                     if reached {
                         break;
                     }
