@@ -51,13 +51,20 @@ impl Api {
 
     /// Cancels a run.
     pub async fn cancel(&self, id: &str) -> Result<(), String> {
-        let url = format!("{}/api/v2/runs/{id}/cancel", self.base);
+        self.post(&format!("/api/v2/runs/{id}/cancel"), json!({})).await.map(drop)
+    }
+
+    /// Posts `body` to `path` and returns the answer, or what went wrong.
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
         let response =
-            self.http.post(url).bearer_auth(&self.key).json(&json!({})).send().await.map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("{}: {}", response.status(), response.text().await.unwrap_or_default()));
+            self.http.post(url).bearer_auth(&self.key).json(&body).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
         }
-        Ok(())
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
     }
 
     /// Polls a run until `done` holds for it, or panics after `limit` with the run's last state.
