@@ -57,9 +57,6 @@ pub(crate) async fn take(
     want: u32,
 ) -> Result<(Vec<RunRow>, Option<LaneKey>), Error> {
     let lanes = turn_order(tx, queue, last, max_score, want).await?;
-    if lanes.is_empty() {
-        return Ok((Vec::new(), None));
-    }
     // An even share from each lane; when some lanes have less, the lanes that had their share
     // are read again for the whole dequeue, so that a short lane leaves its room to the others.
     let per_lane = share(want, lanes.len());
