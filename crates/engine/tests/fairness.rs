@@ -129,3 +129,36 @@ async fn over_generated_backlogs_no_key_waits_more_than_one_turn() {
         }
     }
 }
+
+#[tokio::test]
+async fn over_generated_backlogs_and_completions_no_limit_is_exceeded_and_every_run_starts_once() {
+    let mut random = Seeded(0x0dd_ba11);
+    for case in 0..8 {
+        let h = Harness::new().await;
+        let limit = 1 + random.below(6) as u32;
+        let worker = h.worker(&h.prod, vec![TaskSpec { concurrency_limit: Some(limit), ..task("t") }]).await;
+        let mut total = 0;
+        for lane in 0..1 + random.below(5) {
+            let runs = 1 + random.below(20) as usize;
+            trigger_keyed(&h, Some(&format!("k{lane}")), runs).await;
+            total += runs;
+        }
+        let mut executing: Vec<RunRow> = Vec::new();
+        let mut started = std::collections::HashSet::new();
+        while started.len() < total || !executing.is_empty() {
+            let taken = h.dequeue(&worker, 1 + random.below(10) as u32).await;
+            assert!(!taken.is_empty() || !executing.is_empty(), "case {case}: runs are left but none was taken");
+            for run in taken {
+                assert!(started.insert(run.id.clone()), "case {case}: {} started twice", run.id);
+                executing.push(run);
+            }
+            assert!(executing.len() <= limit as usize, "case {case}: {} executing, limit {limit}", executing.len());
+            for _ in 0..random.below(executing.len() as u64 + 1) {
+                let at = random.below(executing.len() as u64) as usize;
+                let run = executing.swap_remove(at);
+                h.succeed(&h.prod, &run, "1").await;
+            }
+        }
+        assert_eq!(started.len(), total);
+    }
+}
