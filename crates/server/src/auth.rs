@@ -78,6 +78,10 @@ impl FromRequestParts<Arc<AppState>> for Env {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        // The rate limit resolved the key already when one is in force.
+        if let Some(env) = parts.extensions.get::<EnvironmentRow>() {
+            return Ok(Env(env.clone()));
+        }
         let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         state.keys.environment(key).map(Env).ok_or_else(ApiError::unauthorized)
     }

@@ -57,13 +57,15 @@ impl Limiter {
 
 /// Takes a token from the bucket of the request's environment; an empty bucket answers 429.
 /// Requests without a known key pass, to be refused by authentication.
-pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// The environment found is handed on to the handler's [`crate::auth::Env`].
+pub async fn limit(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let Some(limiter) = &state.limiter else { return next.run(request).await };
     let env = bearer(request.headers()).and_then(|key| state.keys.environment(key));
     let Some(env) = env else { return next.run(request).await };
     let total = limiter.limit.burst.get();
     match limiter.buckets.check_key(&env.id) {
         Ok(snapshot) => {
+            request.extensions_mut().insert(env);
             let remaining = snapshot.remaining_burst_capacity();
             let refill =
                 Duration::from_secs_f64(f64::from(total - remaining) / f64::from(limiter.limit.per_second.get()));
