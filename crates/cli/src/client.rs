@@ -28,7 +28,12 @@ impl Client {
     /// A client for `connection`; fails when no key is given.
     pub fn new(connection: &Connection) -> anyhow::Result<Client> {
         let key = connection.secret_key.clone().context("no secret key: set STINT_SECRET_KEY or pass --secret-key")?;
-        Ok(Client { http: reqwest::Client::new(), base: connection.api_url.trim_end_matches('/').to_string(), key })
+        Ok(Client::with_credential(&connection.api_url, key))
+    }
+
+    /// A client of the server at `api_url` that sends `credential` as its bearer token.
+    pub fn with_credential(api_url: &str, credential: String) -> Client {
+        Client { http: reqwest::Client::new(), base: api_url.trim_end_matches('/').to_string(), key: credential }
     }
 
     /// GET a path, with query parameters.
@@ -40,6 +45,12 @@ impl Client {
     /// POST a JSON body to a path.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(request).await
+    }
+
+    /// DELETE a path.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let request = self.http.delete(format!("{}{path}", self.base));
         self.send(request).await
     }
 

@@ -1,5 +1,6 @@
-//! `stint`: run the server, trigger runs and look at them.
+//! `stint`: run the server, trigger runs and look at them, administer projects and their keys.
 
+mod admin;
 mod bench;
 mod client;
 mod runs;
@@ -29,6 +30,15 @@ enum Command {
     /// List, inspect, cancel and replay runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Create and list projects (admin token).
+    #[command(subcommand)]
+    Projects(admin::ProjectsCommand),
+    /// Create, list and revoke the secret keys of a project's environments (admin token).
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+    /// Create, list and revoke a project's personal access tokens (admin token).
+    #[command(subcommand)]
+    Tokens(admin::TokensCommand),
     /// Measure trigger throughput, drain rate and latency against a server of its own.
     Bench(bench::BenchArgs),
     /// The worker process `stint bench` starts.
@@ -58,6 +68,9 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(args).await,
             Command::Trigger(args) => runs::trigger(args).await,
             Command::Runs(command) => runs::run(command).await,
+            Command::Projects(command) => admin::projects(command).await,
+            Command::Keys(command) => admin::keys(command).await,
+            Command::Tokens(command) => admin::tokens(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchWorker(args) => bench::worker::run(args).await,
         }

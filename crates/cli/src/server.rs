@@ -79,6 +79,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             config.initial_keys.push((kind, key));
         }
     }
+    config.admin_token = std::env::var(stint_server::bootstrap::ADMIN_TOKEN_VARIABLE).ok();
     if args.migrate_only {
         stint_server::migrate(&config).await?;
         println!("The database schema is up to date.");

@@ -22,14 +22,28 @@ pub(crate) struct Handoffs {
 #[derive(Default)]
 struct State {
     next: u64,
+    /// The waiting tickets of each environment; a pool worker's ticket waits in each of its
+    /// environments, and leaves them all when one takes it.
     waiting: HashMap<EnvId, Vec<Waiting>>,
+    /// Where each waiting ticket's run goes.
+    delivers: HashMap<u64, oneshot::Sender<RunRow>>,
     taken: HashMap<u64, oneshot::Sender<RunRow>>,
+}
+
+impl State {
+    /// Takes the ticket out of the waiting lists of `envs`.
+    fn forget(&mut self, envs: &[EnvId], id: u64) {
+        for env in envs {
+            if let Some(waiting) = self.waiting.get_mut(env) {
+                waiting.retain(|w| w.id != id);
+            }
+        }
+    }
 }
 
 struct Waiting {
     id: u64,
     worker: WorkerRow,
-    deliver: oneshot::Sender<RunRow>,
 }
 
 /// A waiting dequeue's place in the registry.
@@ -42,23 +56,27 @@ pub(crate) struct Ticket {
 }
 
 impl Handoffs {
-    /// Registers `worker` as waiting.
+    /// Registers `worker` as waiting, in each environment it serves.
     pub(crate) fn wait(&self, worker: &WorkerRow) -> Ticket {
         let (deliver, run) = oneshot::channel();
         let mut state = self.state.lock();
         state.next += 1;
         let id = state.next;
-        state.waiting.entry(worker.env_id.clone()).or_default().push(Waiting { id, worker: worker.clone(), deliver });
+        state.delivers.insert(id, deliver);
+        for env in &worker.env_ids {
+            state.waiting.entry(env.clone()).or_default().push(Waiting { id, worker: worker.clone() });
+        }
         Ticket { id, run }
     }
 
     /// Takes the ticket off the registry. False when a trigger has taken it already, in which case
     /// its run (or its closing) follows shortly.
-    pub(crate) fn leave(&self, env: &EnvId, id: u64) -> bool {
+    pub(crate) fn leave(&self, worker: &WorkerRow, id: u64) -> bool {
         let mut state = self.state.lock();
-        let Some(waiting) = state.waiting.get_mut(env) else { return false };
-        let Some(at) = waiting.iter().position(|w| w.id == id) else { return false };
-        waiting.remove(at);
+        if state.delivers.remove(&id).is_none() {
+            return false;
+        }
+        state.forget(&worker.env_ids, id);
         true
     }
 
@@ -67,7 +85,9 @@ impl Handoffs {
         let mut state = self.state.lock();
         let waiting = state.waiting.get_mut(env)?;
         let at = waiting.iter().position(|w| w.worker.task_ids.iter().any(|t| t == task))?;
-        let Waiting { id, worker, deliver } = waiting.remove(at);
+        let Waiting { id, worker } = waiting.remove(at);
+        state.forget(&worker.env_ids, id);
+        let deliver = state.delivers.remove(&id)?;
         state.taken.insert(id, deliver);
         Some((id, worker))
     }
@@ -92,8 +112,19 @@ impl Handoffs {
 
     /// Closes every waiting ticket of a worker.
     pub(crate) fn remove_worker(&self, worker: &WorkerId) {
-        for waiting in self.state.lock().waiting.values_mut() {
-            waiting.retain(|w| &w.worker.id != worker);
+        let mut state = self.state.lock();
+        let mut closed = Vec::new();
+        for waiting in state.waiting.values_mut() {
+            waiting.retain(|w| {
+                let keep = &w.worker.id != worker;
+                if !keep {
+                    closed.push(w.id);
+                }
+                keep
+            });
+        }
+        for id in closed {
+            state.delivers.remove(&id);
         }
     }
 }

@@ -3,7 +3,7 @@
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use stint_types::{EnvId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
+use stint_types::{EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
 
 /// Makes ids. Each id is later than the one before, even within one millisecond or when the
 /// clock steps back, so a run's snapshots sort in the order they were made.
@@ -93,6 +93,18 @@ impl Ids {
     pub fn org(&self, now: Timestamp) -> OrgId {
         let (millis, random) = self.parts(now);
         OrgId::from_parts(millis, random)
+    }
+
+    /// A new secret key id.
+    pub fn key(&self, now: Timestamp) -> KeyId {
+        let (millis, random) = self.parts(now);
+        KeyId::from_parts(millis, random)
+    }
+
+    /// A new personal access token id.
+    pub fn token(&self, now: Timestamp) -> TokenId {
+        let (millis, random) = self.parts(now);
+        TokenId::from_parts(millis, random)
     }
 
     /// A random number in [0, 1), for retry jitter.

@@ -18,6 +18,7 @@ mod queue_control;
 mod shell;
 mod state;
 pub mod systems;
+mod tenancy_admin;
 
 pub use config::{Config, Timeouts};
 pub use error::Error;
@@ -25,8 +26,10 @@ pub use ids::Ids;
 pub use shell::Engine;
 pub use systems::attempt::{Completed, HeartbeatVerdict, Outcome};
 pub use systems::cancel::Cancelled;
+pub use systems::limits::{EnvUsage, MAX_BURST_FACTOR};
 pub use systems::queues::{MAX_LIMIT_OVERRIDE, QueueRef, QueueView};
-pub use systems::tenancy::NewKey;
+pub use systems::rates::{RATE_LIMITS, RATE_PERIODS_MS};
+pub use systems::tenancy::{Bootstrapped, KeyView, NewKey, NewToken, PROJECT_ENVIRONMENTS, ProjectView};
 pub use systems::trigger::{Idempotency, TriggerParams, Triggered};
 pub use systems::workers::TaskSpec;
 

@@ -34,8 +34,9 @@ impl Local {
         }
     }
 
-    /// Ends the worker's waiting dequeues and makes its later ones take nothing.
-    pub(crate) fn disconnect(&self, worker: &WorkerId, env: Option<&EnvId>) {
+    /// Ends the worker's waiting dequeues and makes its later ones take nothing. `envs` are the
+    /// environments it serves, when known.
+    pub(crate) fn disconnect(&self, worker: &WorkerId, envs: Option<&[EnvId]>) {
         {
             let mut disconnected = self.disconnected.lock();
             if disconnected.len() >= MAX_DISCONNECTED {
@@ -44,8 +45,8 @@ impl Local {
             disconnected.insert(worker.clone());
         }
         self.handoffs.remove_worker(worker);
-        match env {
-            Some(env) => self.notifier.wake(env),
+        match envs {
+            Some(envs) => envs.iter().for_each(|env| self.notifier.wake(env)),
             None => self.notifier.wake_all(),
         }
     }

@@ -22,6 +22,7 @@ use crate::systems::attempt::{self, Completed, HeartbeatVerdict, Outcome};
 use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
 use crate::systems::lanes::Rotation;
+use crate::systems::pool::{self, EnvRotation, PoolDequeued};
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
 use crate::systems::trigger::{self, Idle, TriggerParams, Triggered};
@@ -52,6 +53,7 @@ pub struct Engine {
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
     local: Arc<Local>,
     rotation: Arc<Rotation>,
+    env_rotation: EnvRotation,
     stopping: AtomicBool,
 }
 
@@ -78,6 +80,7 @@ impl Engine {
             workers: Mutex::default(),
             local,
             rotation: Arc::default(),
+            env_rotation: EnvRotation::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -248,10 +251,20 @@ impl Engine {
         version: String,
         tasks: Vec<TaskSpec>,
     ) -> Result<WorkerRow, Error> {
-        let env = env.clone();
+        self.register_pool(vec![env.clone()], version, tasks).await
+    }
+
+    /// Registers a worker process serving several environments (a worker pool), declaring its
+    /// tasks and queues in each; its dequeues take the environments' runs in turn.
+    pub async fn register_pool(
+        &self,
+        envs: Vec<EnvironmentRow>,
+        version: String,
+        tasks: Vec<TaskSpec>,
+    ) -> Result<WorkerRow, Error> {
         let worker = self
             .write(move |tx, ctx, _| {
-                Box::pin(async move { workers::register(tx, &ctx.ids, ctx.now, &env, &version, &tasks).await })
+                Box::pin(async move { workers::register(tx, &ctx.ids, ctx.now, &envs, &version, &tasks).await })
             })
             .await?;
         let mut cache = self.workers.lock();
@@ -262,8 +275,19 @@ impl Engine {
         Ok(worker)
     }
 
-    /// A worker of `env`.
+    /// A worker of `env` alone (not a pool that serves it among others).
     pub async fn worker(&self, env: &EnvironmentRow, id: &WorkerId) -> Result<WorkerRow, Error> {
+        self.worker_where(id, |worker| worker.env_ids == [env.id.clone()]).await
+    }
+
+    /// A worker whose environments are all among `envs`: a pool worker of a project's
+    /// environments, asked for with the project's credential.
+    pub async fn pool_worker(&self, envs: &[EnvironmentRow], id: &WorkerId) -> Result<WorkerRow, Error> {
+        self.worker_where(id, |worker| worker.env_ids.iter().all(|e| envs.iter().any(|env| &env.id == e))).await
+    }
+
+    /// The worker with this id, if `allowed`; not found otherwise, as a missing one.
+    async fn worker_where(&self, id: &WorkerId, allowed: impl Fn(&WorkerRow) -> bool) -> Result<WorkerRow, Error> {
         let cached = self.workers.lock().get(id).cloned();
         let worker = match cached {
             Some(worker) => worker,
@@ -278,7 +302,7 @@ impl Engine {
                 worker
             }
         };
-        if worker.env_id != env.id {
+        if !allowed(&worker) {
             return Err(Error::NotFound(format!("Worker {id} not found")));
         }
         Ok(worker)
@@ -288,7 +312,7 @@ impl Engine {
     /// once without taking runs, so a worker that is shutting down gets its long poll answered
     /// instead of abandoning it (an abandoned answer could carry runs it would never hear of).
     pub async fn disconnect(&self, worker: &WorkerRow) -> Result<(), Error> {
-        self.local.disconnect(&worker.id, Some(&worker.env_id));
+        self.local.disconnect(&worker.id, Some(&worker.env_ids));
         let signal = Signal::Disconnect(worker.id.clone());
         self.store.write(move |tx| Box::pin(async move { Ok::<_, Error>(tx.signal(&signal).await?) })).await
     }
@@ -302,20 +326,18 @@ impl Engine {
     /// for one to become ready when none is. Returns nothing once the worker has disconnected.
     pub async fn dequeue(&self, worker: &WorkerRow, max_runs: u32, wait: Duration) -> Result<Vec<RunRow>, Error> {
         let deadline = tokio::time::Instant::now() + wait;
-        let notify = self.local.notifier.get(&worker.env_id);
+        let notifies: Vec<_> = worker.env_ids.iter().map(|env| self.local.notifier.get(env)).collect();
         loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+            // Any of the worker's environments may wake it; each wake-up is enabled before the
+            // queues are read, so none that comes during the read is missed.
+            let mut notified: Vec<_> = notifies.iter().map(|notify| Box::pin(notify.notified())).collect();
+            for one in &mut notified {
+                one.as_mut().enable();
+            }
             if self.local.is_disconnected(&worker.id) {
                 return Ok(Vec::new());
             }
-            let (taken, rotation) = (worker.clone(), self.rotation.clone());
-            let Dequeued { runs, next_ready_at, turns } = self
-                .write(move |tx, ctx, changes| {
-                    Box::pin(async move { dequeue::dequeue(tx, ctx, &rotation, &taken, max_runs, changes).await })
-                })
-                .await?;
+            let Dequeued { runs, next_ready_at, turns } = self.dequeue_once(worker, max_runs).await?;
             for (queue, lane) in turns {
                 self.rotation.set_last(&queue, lane);
             }
@@ -337,10 +359,10 @@ impl Engine {
                     }
                     continue;
                 }
-                () = &mut notified => {}
+                _ = futures::future::select_all(notified) => {}
                 () = tokio::time::sleep_until(until) => {}
             }
-            if !self.local.handoffs.leave(&worker.env_id, ticket.id) {
+            if !self.local.handoffs.leave(worker, ticket.id) {
                 // A trigger took this dequeue and delivers its run after its commit. Should that
                 // trigger's caller go away before delivering, give up rather than wait forever:
                 // the run then waits out its heartbeat timeout and is retried.
@@ -354,6 +376,30 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// One look at the queues for `worker`: its environment's, or its pool's in turn.
+    async fn dequeue_once(&self, worker: &WorkerRow, max_runs: u32) -> Result<Dequeued, Error> {
+        let (taken, rotation) = (worker.clone(), self.rotation.clone());
+        if worker.env_ids.len() < 2 {
+            return self
+                .write(move |tx, ctx, changes| {
+                    Box::pin(async move { dequeue::dequeue(tx, ctx, &rotation, &taken, max_runs, changes).await })
+                })
+                .await;
+        }
+        let previous = self.env_rotation.first(&worker.id);
+        let PoolDequeued { taken, first } = self
+            .write(move |tx, ctx, changes| {
+                Box::pin(async move {
+                    pool::dequeue(tx, ctx, &rotation, previous.as_ref(), &taken, max_runs, changes).await
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            self.env_rotation.set_first(&worker.id, first);
+        }
+        Ok(taken)
     }
 
     /// Records heartbeats of `worker`'s attempts and says what to do with each.
@@ -383,14 +429,23 @@ impl Engine {
         env: &EnvironmentRow,
         completions: Vec<(RunId, SnapshotId, Outcome)>,
     ) -> Result<Vec<Completed>, Error> {
-        let env = env.clone();
+        self.complete_in(vec![env.clone()], completions).await
+    }
+
+    /// Applies the results of attempts of runs in any of `envs` (a pool worker's), each judged
+    /// on its own, in one transaction; a run of another environment is not found.
+    pub async fn complete_in(
+        &self,
+        envs: Vec<EnvironmentRow>,
+        completions: Vec<(RunId, SnapshotId, Outcome)>,
+    ) -> Result<Vec<Completed>, Error> {
         self.write(move |tx, ctx, changes| {
             Box::pin(async move {
                 let reports = completions
                     .into_iter()
                     .map(|(run_id, snapshot_id, outcome)| (run_id, snapshot_id, outcome, ctx.ids.unit()))
                     .collect();
-                attempt::complete(tx, &ctx.ids, ctx.now, &env, reports, changes).await
+                attempt::complete(tx, &ctx.ids, ctx.now, &envs, reports, changes).await
             })
         })
         .await

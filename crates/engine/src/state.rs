@@ -38,7 +38,10 @@ impl<T> Plan<T> {
 /// What a job changed beyond the runs themselves.
 #[derive(Default)]
 pub(crate) struct Changes {
-    running: BTreeMap<QueueId, i64>,
+    /// Per queue: the change of its running count, and of its running runs with a key.
+    running: BTreeMap<QueueId, (i64, i64)>,
+    /// The change of the running count of each concurrency key of a queue.
+    lanes: BTreeMap<(QueueId, String), i64>,
     /// Environments whose waiting workers should look again after the commit.
     pub(crate) wake: BTreeSet<EnvId>,
     /// Runs started for a waiting worker, to deliver to its ticket after the commit.
@@ -126,18 +129,29 @@ impl Changes {
         );
         let delta = i64::from(next.execution_status.holds_slot()) - i64::from(from.execution_status.holds_slot());
         if delta != 0 {
-            *self.running.entry(from.queue_id.clone()).or_default() += delta;
+            let counts = self.running.entry(from.queue_id.clone()).or_default();
+            counts.0 += delta;
+            if let Some(key) = &from.concurrency_key {
+                counts.1 += delta;
+                *self.lanes.entry((from.queue_id.clone(), key.clone())).or_default() += delta;
+            }
         }
         if delta < 0 || next.execution_status == ExecutionStatus::Queued {
             self.wake.insert(from.env_id.clone());
         }
     }
 
-    /// Writes the running-count changes.
+    /// Writes the running-count changes: the queues' in queue id order, then the keys' in
+    /// queue and key order, so that transactions on several nodes lock rows in one order.
     pub(crate) async fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), Error> {
-        for (queue, delta) in std::mem::take(&mut self.running) {
+        for (queue, (delta, keyed)) in std::mem::take(&mut self.running) {
+            if delta != 0 || keyed != 0 {
+                tx.queue_add_running(&queue, delta, keyed).await?;
+            }
+        }
+        for ((queue, key), delta) in std::mem::take(&mut self.lanes) {
             if delta != 0 {
-                tx.queue_add_running(&queue, delta).await?;
+                tx.lane_add_running(&queue, &key, delta).await?;
             }
         }
         Ok(())

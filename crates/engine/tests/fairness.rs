@@ -5,7 +5,7 @@ mod common;
 
 use common::{Harness, task};
 use stint_engine::{TaskSpec, TriggerParams};
-use stint_store::RunRow;
+use stint_store::{EnvLimits, RunRow};
 
 async fn trigger_keyed(h: &Harness, key: Option<&str>, n: usize) {
     for _ in 0..n {
@@ -64,7 +64,8 @@ async fn backlogged_keys_share_every_dequeue_evenly() {
 #[tokio::test]
 async fn within_a_key_runs_come_out_by_score_and_limits_still_hold() {
     let h = Harness::new().await;
-    let worker = h.worker(&h.prod, vec![TaskSpec { concurrency_limit: Some(3), ..task("t") }]).await;
+    let spec = TaskSpec { concurrency_limit: Some(3), combined_limit: Some(3), ..task("t") };
+    let worker = h.worker(&h.prod, vec![spec]).await;
     trigger_keyed(&h, Some("a"), 3).await;
     h.advance(1);
     let urgent =
@@ -72,7 +73,7 @@ async fn within_a_key_runs_come_out_by_score_and_limits_still_hold() {
     let urgent = h.engine.trigger(&h.prod, urgent).await.unwrap().run;
     trigger_keyed(&h, Some("b"), 3).await;
     let runs = h.dequeue(&worker, 10).await;
-    assert_eq!(runs.len(), 3, "the queue's limit caps the dequeue");
+    assert_eq!(runs.len(), 3, "the queue's combined limit caps the dequeue");
     assert_eq!(runs[0].id, urgent.id, "priority moves a run ahead within its key");
     assert!(h.dequeue(&worker, 10).await.is_empty());
 }
@@ -133,14 +134,29 @@ async fn over_generated_backlogs_no_key_waits_more_than_one_turn() {
 #[tokio::test]
 async fn over_generated_backlogs_and_completions_no_limit_is_exceeded_and_every_run_starts_once() {
     let mut random = Seeded(0x0dd_ba11);
-    for case in 0..8 {
+    for case in 0..12 {
         let h = Harness::new().await;
         let limit = 1 + random.below(6) as u32;
-        let worker = h.worker(&h.prod, vec![TaskSpec { concurrency_limit: Some(limit), ..task("t") }]).await;
+        let combined = (random.below(2) == 0).then(|| limit + random.below(6) as u32);
+        let env_limit = (random.below(2) == 0).then(|| 1 + random.below(8) as u32);
+        let burst_factor = 1.0 + random.below(3) as f64 / 2.0;
+        if env_limit.is_some() {
+            let limits = EnvLimits { concurrency_limit: env_limit, burst_factor, paused: false };
+            h.engine.set_environment_limits(&h.prod.id, limits).await.unwrap();
+        }
+        let spec = TaskSpec { concurrency_limit: Some(limit), combined_limit: combined, ..task("t") };
+        let worker = h.worker(&h.prod, vec![spec]).await;
+        let lane_limit = env_limit.map_or(limit, |base| base.min(limit)) as usize;
+        let total_limit = [combined, env_limit.map(|l| (f64::from(l) * burst_factor) as u32)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(usize::MAX, |l| l as usize);
         let mut total = 0;
         for lane in 0..1 + random.below(5) {
             let runs = 1 + random.below(20) as usize;
-            trigger_keyed(&h, Some(&format!("k{lane}")), runs).await;
+            let key = format!("k{lane}");
+            trigger_keyed(&h, (lane > 0).then_some(key.as_str()), runs).await;
             total += runs;
         }
         let mut executing: Vec<RunRow> = Vec::new();
@@ -152,7 +168,13 @@ async fn over_generated_backlogs_and_completions_no_limit_is_exceeded_and_every_
                 assert!(started.insert(run.id.clone()), "case {case}: {} started twice", run.id);
                 executing.push(run);
             }
-            assert!(executing.len() <= limit as usize, "case {case}: {} executing, limit {limit}", executing.len());
+            let mut per_lane = std::collections::HashMap::new();
+            for run in &executing {
+                *per_lane.entry(run.concurrency_key.clone()).or_insert(0) += 1;
+            }
+            let busiest = per_lane.values().copied().max().unwrap_or(0);
+            assert!(busiest <= lane_limit, "case {case}: a lane runs {busiest}, its limit is {lane_limit}");
+            assert!(executing.len() <= total_limit, "case {case}: {} executing, cap {total_limit}", executing.len());
             for _ in 0..random.below(executing.len() as u64 + 1) {
                 let at = random.below(executing.len() as u64) as usize;
                 let run = executing.swap_remove(at);

@@ -120,15 +120,6 @@ async fn a_disconnected_worker_stops_waiting_and_takes_nothing() {
     assert_eq!(h.dequeue(&other, 10).await.len(), 1);
 }
 
-/// Waits (polling) until `n` dequeues of the environment are waiting.
-async fn until_waiting(h: &Harness, n: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while h.engine.waiting_dequeues(&h.prod) < n {
-        assert!(std::time::Instant::now() < deadline, "no dequeue started waiting");
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_hands_its_run_to_a_waiting_worker_in_one_commit() {
     let h = std::sync::Arc::new(Harness::new().await);
@@ -137,7 +128,7 @@ async fn a_trigger_hands_its_run_to_a_waiting_worker_in_one_commit() {
         let (h, worker) = (h.clone(), worker.clone());
         tokio::spawn(async move { h.engine.dequeue(&worker, 10, std::time::Duration::from_secs(30)).await })
     };
-    until_waiting(&h, 1).await;
+    h.until_waiting(1).await;
     let run = h.trigger(&h.prod, "t").await;
     assert_eq!(run.status, RunStatus::Executing, "the attempt started in the trigger's transaction");
     assert_eq!(h.run(&h.prod, &run.id).await.status, RunStatus::Executing);
@@ -158,10 +149,10 @@ async fn no_handoff_past_a_full_queue_or_an_older_ready_run() {
         let (h, worker) = (h.clone(), worker.clone());
         tokio::spawn(async move { h.engine.dequeue(&worker, 10, std::time::Duration::from_secs(30)).await })
     };
-    until_waiting(&h, 1).await;
+    h.until_waiting(1).await;
     let second = h.trigger(&h.prod, "t").await;
     assert_eq!(second.status, RunStatus::Queued, "the queue's only slot is taken");
-    until_waiting(&h, 1).await;
+    h.until_waiting(1).await;
     let third = h.trigger(&h.prod, "t").await;
     assert_eq!(third.status, RunStatus::Queued);
     h.succeed(&h.prod, &held, "1").await;

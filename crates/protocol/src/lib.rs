@@ -1,10 +1,13 @@
 //! Stint's wire types.
 //!
-//! [`api`] holds the public REST API in Trigger.dev's paths and JSON shapes; [`worker`] holds the
-//! worker protocol that SDK workers speak. Both the server and the SDK depend on this crate, so a
+//! [`api`] holds the public REST API in Trigger.dev's paths and JSON shapes; [`admin`] the tenancy
+//! administration and project-level endpoints; [`worker`] holds the worker protocol that SDK
+//! workers speak. Both the server and the SDK depend on this crate, so a
 //! worker never links the server.
 
+pub mod admin;
 pub mod api;
+pub mod environments;
 pub mod queues;
 pub mod worker;
 

@@ -1,4 +1,5 @@
-//! The queues API in Trigger.dev's shapes (`GET /api/v1/queues`, pause, concurrency override).
+//! The queues API in Trigger.dev's shapes (`GET /api/v1/queues`, pause, concurrency override),
+//! and Stint's rate limit override.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,24 @@ pub struct QueueItem {
     pub concurrency: QueueConcurrency,
     /// Always `true`: a run holds no slot while it waits. Kept for Trigger.dev's clients.
     pub release_concurrency_on_waitpoint: bool,
+    /// The rate limit on the queue's starts in force; `null` for none. Stint's own: Trigger.dev
+    /// has no such field.
+    pub rate_limit: Option<QueueRate>,
+}
+
+/// A queue's rate limit in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueRate {
+    /// Most starts per period.
+    pub limit: u32,
+    /// The period in ms.
+    pub period_ms: u64,
+    /// Whether each concurrency key gets the limit on its own.
+    pub per_key: bool,
+    /// When it was set through the API (ISO 8601); absent when it is the declared one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overridden_at: Option<String>,
 }
 
 /// A queue's kind.
@@ -123,6 +142,33 @@ pub struct OverrideLimitRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetLimitRequest {
+    /// How the path names the queue.
+    #[serde(default, rename = "type")]
+    pub kind: QueueRefType,
+}
+
+/// Body of `POST /api/v1/queues/{queue}/rate-limit/override`: puts this rate limit in force
+/// instead of the declared one, until it is reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OverrideRateRequest {
+    /// How the path names the queue.
+    #[serde(default, rename = "type")]
+    pub kind: QueueRefType,
+    /// Most starts per period, 1 to 100,000.
+    pub limit: u32,
+    /// The period in ms, 1,000 to 86,400,000.
+    pub period_ms: u64,
+    /// Whether each concurrency key gets the limit on its own; `false` when absent.
+    #[serde(default)]
+    pub per_key: bool,
+}
+
+/// Body of `POST /api/v1/queues/{queue}/rate-limit/reset`: puts the declared rate limit (or none)
+/// back in force.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRateRequest {
     /// How the path names the queue.
     #[serde(default, rename = "type")]
     pub kind: QueueRefType,

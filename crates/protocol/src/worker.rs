@@ -20,6 +20,12 @@ pub struct RegisterRequest {
     pub sdk_version: Option<String>,
     /// The tasks this worker can run.
     pub tasks: Vec<TaskDeclaration>,
+    /// The environments a worker pool serves, by slug (`dev`, `staging`, `prod`, `preview`), when
+    /// it registers with a personal access token of their project; it then takes their runs in
+    /// turn. Absent for a worker registering with an environment's secret key, which serves that
+    /// environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
 }
 
 /// A task a worker offers.
@@ -45,9 +51,33 @@ pub struct TaskDeclaration {
 pub struct QueueDeclaration {
     /// The queue's name.
     pub name: String,
-    /// Most runs of this queue executing at once; unlimited when absent.
+    /// Most runs of this queue executing at once; unlimited when absent. Runs with a
+    /// concurrency key get this limit for each key, as Trigger.dev gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_limit: Option<u32>,
+    /// Most runs of all the queue's concurrency keys together executing at once; unlimited when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_concurrency_limit: Option<u32>,
+    /// Most runs of this queue starting per period; no limit when absent. Runs over it stay
+    /// queued and start when it allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A limit on how often a queue's runs start: at most `limit` starts per `period_ms`, for the
+/// whole queue or, with `per_key`, for each concurrency key (and the runs without one) on its own.
+/// `limit` starts may happen at once after a quiet period, then one every `period_ms / limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Most starts per period, 1 to 100,000.
+    pub limit: u32,
+    /// The period in ms, 1,000 (one second) to 86,400,000 (one day).
+    pub period_ms: u64,
+    /// Whether each concurrency key gets the limit on its own; `false` when absent.
+    #[serde(default)]
+    pub per_key: bool,
 }
 
 /// Response of a registration.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stint_protocol::types::{ErrorCode, TaskRunError};
-use stint_protocol::worker::{QueueDeclaration, TaskDeclaration};
+use stint_protocol::worker::{QueueDeclaration, RateLimit, TaskDeclaration};
 
 use crate::{Retry, TaskContext, TaskError};
 
@@ -63,9 +63,58 @@ impl Task {
     }
 
     /// Runs the task in the named queue. With `Some(limit)`, at most `limit` runs of the queue
-    /// execute at once across all workers; tasks sharing a queue must agree on the limit.
+    /// execute at once across all workers, and runs triggered with a concurrency key get that
+    /// limit for each key; tasks sharing a queue must agree on the limit.
     pub fn queue(mut self, name: impl Into<String>, concurrency_limit: Option<u32>) -> Task {
-        self.queue = Some(QueueDeclaration { name: name.into(), concurrency_limit });
+        let previous = self.queue.take();
+        self.queue = Some(QueueDeclaration {
+            name: name.into(),
+            concurrency_limit,
+            combined_concurrency_limit: previous.as_ref().and_then(|q| q.combined_concurrency_limit),
+            rate_limit: previous.and_then(|q| q.rate_limit),
+        });
+        self
+    }
+
+    /// Caps the runs of all concurrency keys of the task's queue together at `limit`, on top
+    /// of the queue's limit for each key. Applies to the task's own queue `task/<id>` unless
+    /// [`Task::queue`] names another.
+    pub fn combined_concurrency_limit(mut self, limit: u32) -> Task {
+        let id = self.id.clone();
+        let queue = self.queue.get_or_insert_with(|| QueueDeclaration {
+            name: format!("task/{id}"),
+            concurrency_limit: None,
+            combined_concurrency_limit: None,
+            rate_limit: None,
+        });
+        queue.combined_concurrency_limit = Some(limit);
+        self
+    }
+
+    /// Starts at most `limit` runs of the task's queue per `period` (1 s to one day, counted in
+    /// whole ms), across all workers; with `per_key`, for each concurrency key (and the runs
+    /// without one) on its own. `limit` runs may start at once after a quiet period, then one every
+    /// `period / limit`. Runs over the limit stay queued and start when it allows; a retry's
+    /// attempt is a start too. Applies to the task's own queue `task/<id>` unless [`Task::queue`]
+    /// names another; tasks sharing a queue must agree on it.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use stint_sdk::{Task, TaskContext, TaskError};
+    /// # async fn call(_ctx: TaskContext, _payload: serde_json::Value) -> Result<(), TaskError> { Ok(()) }
+    /// // 100 calls a minute for each customer (the concurrency key the runs are triggered with).
+    /// let task = Task::new("call-api", call).rate_limit(100, Duration::from_secs(60), true);
+    /// ```
+    pub fn rate_limit(mut self, limit: u32, period: Duration, per_key: bool) -> Task {
+        let id = self.id.clone();
+        let queue = self.queue.get_or_insert_with(|| QueueDeclaration {
+            name: format!("task/{id}"),
+            concurrency_limit: None,
+            combined_concurrency_limit: None,
+            rate_limit: None,
+        });
+        let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+        queue.rate_limit = Some(RateLimit { limit, period_ms, per_key });
         self
     }
 
@@ -260,5 +309,20 @@ mod tests {
         assert_eq!(declaration["maxDuration"], 2);
         let plain = serde_json::to_value(Task::new("hello", hello).declaration()).unwrap();
         assert_eq!(plain, json!({"id": "hello"}));
+    }
+
+    #[test]
+    fn a_rate_limit_is_declared_on_the_tasks_queue() {
+        let own = Task::new("call", hello).rate_limit(100, Duration::from_secs(60), true);
+        assert_eq!(
+            serde_json::to_value(own.declaration()).unwrap()["queue"],
+            json!({"name": "task/call", "rateLimit": {"limit": 100, "periodMs": 60_000, "perKey": true}})
+        );
+        let named = Task::new("call", hello).rate_limit(3, Duration::from_secs(10), false).queue("api", Some(4));
+        assert_eq!(
+            serde_json::to_value(named.declaration()).unwrap()["queue"],
+            json!({"name": "api", "concurrencyLimit": 4, "rateLimit": {"limit": 3, "periodMs": 10_000, "perKey": false}}),
+            "naming the queue afterwards keeps the rate limit"
+        );
     }
 }

@@ -51,6 +51,7 @@ impl Worker {
                 concurrency: DEFAULT_CONCURRENCY,
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
                 dequeue_wait: DEFAULT_DEQUEUE_WAIT,
+                environments: None,
             },
             tasks: Vec::new(),
         }
@@ -59,7 +60,9 @@ impl Worker {
     /// A worker configured from the environment: `STINT_SECRET_KEY` (required),
     /// `STINT_API_URL` (default [`DEFAULT_API_URL`]), `STINT_WORKER_CONCURRENCY` (default
     /// [`DEFAULT_CONCURRENCY`]) and `STINT_WORKER_VERSION` (default [`DEFAULT_VERSION`]).
-    /// Builder methods called afterwards override these.
+    /// With `STINT_WORKER_ENVIRONMENTS` (`staging,prod`), a worker pool serving those
+    /// environments of a project, authenticated by `STINT_ACCESS_TOKEN` (a `tr_pat_…` of the
+    /// project) instead of a secret key. Builder methods called afterwards override these.
     pub fn from_env() -> Result<Worker, Error> {
         Worker::from_lookup(|name| std::env::var(name).ok())
     }
@@ -67,12 +70,23 @@ impl Worker {
     /// [`Worker::from_env`] with the variables looked up by `get`.
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Worker, Error> {
         let present = |name: &str| get(name).filter(|value| !value.trim().is_empty());
-        let secret_key = present("STINT_SECRET_KEY").ok_or(Error::MissingEnv {
-            name: "STINT_SECRET_KEY",
-            hint: "set it to the secret key (tr_dev_…) of the environment whose runs this worker executes",
-        })?;
+        let environments = present("STINT_WORKER_ENVIRONMENTS")
+            .map(|list| list.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect::<Vec<_>>());
+        let credential = match &environments {
+            None => present("STINT_SECRET_KEY").ok_or(Error::MissingEnv {
+                name: "STINT_SECRET_KEY",
+                hint: "set it to the secret key (tr_dev_…) of the environment whose runs this worker executes",
+            })?,
+            Some(_) => present("STINT_ACCESS_TOKEN").ok_or(Error::MissingEnv {
+                name: "STINT_ACCESS_TOKEN",
+                hint: "a worker pool (STINT_WORKER_ENVIRONMENTS) needs a personal access token (tr_pat_…) of the project",
+            })?,
+        };
         let api_url = present("STINT_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into());
-        let mut worker = Worker::new(api_url, secret_key.trim());
+        let mut worker = Worker::new(api_url, credential.trim());
+        if let Some(environments) = environments {
+            worker = worker.environments(environments);
+        }
         if let Some(value) = present("STINT_WORKER_CONCURRENCY") {
             let concurrency =
                 value.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| Error::InvalidEnv {
@@ -97,6 +111,14 @@ impl Worker {
     /// Uses this secret key.
     pub fn secret_key(mut self, secret_key: impl Into<String>) -> Worker {
         self.settings.secret_key = secret_key.into();
+        self
+    }
+
+    /// Serves these environments of a project (`dev`, `staging`, `prod`, `preview`) as one worker
+    /// pool, taking their runs in turn so that none starves another; the credential is then a
+    /// personal access token (`tr_pat_…`) of the project, given as the secret key.
+    pub fn environments<S: Into<String>>(mut self, environments: impl IntoIterator<Item = S>) -> Worker {
+        self.settings.environments = Some(environments.into_iter().map(Into::into).collect());
         self
     }
 
@@ -219,6 +241,20 @@ mod tests {
         assert_eq!(defaults.settings.api_url, DEFAULT_API_URL);
         assert_eq!(defaults.settings.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(defaults.concurrency(50).settings.concurrency, 50);
+    }
+
+    #[test]
+    fn a_pool_serves_the_environments_named_with_an_access_token() {
+        let pool = Worker::from_lookup(lookup(&[
+            ("STINT_WORKER_ENVIRONMENTS", "staging, prod"),
+            ("STINT_ACCESS_TOKEN", "tr_pat_x"),
+            ("STINT_SECRET_KEY", "tr_dev_x"),
+        ]))
+        .unwrap();
+        assert_eq!(pool.settings.secret_key, "tr_pat_x");
+        assert_eq!(pool.settings.environments, Some(vec!["staging".to_string(), "prod".to_string()]));
+        let missing = Worker::from_lookup(lookup(&[("STINT_WORKER_ENVIRONMENTS", "prod")])).unwrap_err();
+        assert!(missing.to_string().starts_with("STINT_ACCESS_TOKEN is not set"), "{missing}");
     }
 
     #[test]

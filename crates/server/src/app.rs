@@ -7,14 +7,14 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
 use crate::rate_limit;
-use crate::routes::{queues, runs, workers};
+use crate::routes::{admin, environments, projects, queues, runs, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -34,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues/{queue}/pause", post(queues::pause))
         .route("/api/v1/queues/{queue}/concurrency/override", post(queues::override_limit))
         .route("/api/v1/queues/{queue}/concurrency/reset", post(queues::reset_limit))
+        .route("/api/v1/queues/{queue}/rate-limit/override", post(queues::override_rate))
+        .route("/api/v1/queues/{queue}/rate-limit/reset", post(queues::reset_rate))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit));
@@ -45,10 +47,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workers/{worker_id}/disconnect", post(workers::disconnect))
         .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));
+    // Opened by personal access tokens and the admin token, not by an environment's secret key,
+    // so outside the per-environment rate limit.
+    let tenancy = Router::new()
+        .route("/api/v1/projects/{project_ref}", get(projects::retrieve))
+        .route("/api/v1/projects/{project_ref}/runs", get(projects::list_runs))
+        .route("/api/v1/admin/projects", post(admin::create_project).get(admin::list_projects))
+        .route("/api/v1/admin/projects/{project_ref}", get(admin::get_project))
+        .route("/api/v1/admin/projects/{project_ref}/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/api/v1/admin/projects/{project_ref}/keys/{key_id}", delete(admin::revoke_key))
+        .route("/api/v1/admin/projects/{project_ref}/tokens", post(admin::create_token).get(admin::list_tokens))
+        .route("/api/v1/admin/projects/{project_ref}/tokens/{token_id}", delete(admin::revoke_token))
+        .route(
+            "/api/v1/admin/projects/{project_ref}/environments/{env}",
+            get(environments::get_limits).patch(environments::set_limits),
+        )
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
         .merge(worker)
+        .merge(tenancy)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)

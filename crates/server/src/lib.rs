@@ -1,12 +1,13 @@
-//! Stint's server: the HTTP API in Trigger.dev's shapes, the worker protocol, secret-key
-//! authentication, and the wiring of the engine to a store. This is the only crate that names a
-//! concrete store.
+//! Stint's server: the HTTP API in Trigger.dev's shapes, the worker protocol, the admin API,
+//! credential checks, and the wiring of the engine to a store. This is the only crate that names
+//! a concrete store.
 
 mod app;
 mod auth;
 pub mod bootstrap;
 mod error;
 mod json;
+mod key_cache;
 mod present;
 mod rate_limit;
 mod routes;
@@ -33,8 +34,10 @@ pub use rate_limit::ApiRateLimit;
 pub struct AppState {
     /// The run engine.
     pub engine: Arc<Engine>,
-    /// Secret keys by hash.
-    pub keys: auth::Keys,
+    /// What secret keys and personal access tokens open, cached by hash.
+    pub keys: key_cache::Keys,
+    /// Hex SHA-256 of the instance's admin token.
+    pub admin_hash: String,
     /// The API request buckets of the environments; no limit when `None`.
     pub limiter: Option<rate_limit::Limiter>,
 }
@@ -60,11 +63,17 @@ pub struct Config {
     pub initial_keys: Vec<(EnvironmentType, String)>,
     /// API requests each environment may make; unlimited when `None`.
     pub api_rate_limit: Option<ApiRateLimit>,
+    /// The admin token to store on first start (`STINT_ADMIN_TOKEN`), instead of a generated one.
+    pub admin_token: Option<String>,
+    /// How long a node trusts what it found a credential opens (or that it opens nothing) before
+    /// asking the database again: a key revoked through another node stops working within it.
+    pub key_cache_ttl: Duration,
 }
 
 impl Config {
     /// Defaults: `./.stint`, `127.0.0.1:3030`, full durability, Trigger.dev's timeouts, a sweep
-    /// every second, API requests limited to bursts of 2,000 per environment refilled at 1,000/s.
+    /// every second, API requests limited to bursts of 2,000 per environment refilled at 1,000/s,
+    /// credentials cached for 5 s.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
@@ -76,6 +85,8 @@ impl Config {
             sweep_interval: Duration::from_secs(1),
             initial_keys: Vec::new(),
             api_rate_limit: Some(ApiRateLimit::DEFAULT),
+            admin_token: None,
+            key_cache_ttl: key_cache::DEFAULT_TTL,
         }
     }
 }
@@ -117,14 +128,14 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, Error> {
         let store = open_store(&config).await?;
         let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Ids::from_entropy(), config.engine));
-        bootstrap::ensure(&engine, &config.data_dir, &config.initial_keys).await?;
-        let keys = auth::Keys::default();
-        keys.load(&engine.environments().await?, &engine.api_keys().await?);
+        let admin =
+            bootstrap::ensure(&engine, &config.data_dir, &config.initial_keys, config.admin_token.as_deref()).await?;
+        let keys = key_cache::Keys::new(config.key_cache_ttl);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Io(format!("listening on {}: {e}", config.listen)))?;
         let limiter = config.api_rate_limit.map(rate_limit::Limiter::new);
-        let state = Arc::new(AppState { engine, keys, limiter });
+        let state = Arc::new(AppState { engine, keys, admin_hash: admin.token_hash, limiter });
         Ok(Server { state, listener, sweep_interval: config.sweep_interval })
     }
 

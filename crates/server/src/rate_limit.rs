@@ -56,11 +56,15 @@ impl Limiter {
 }
 
 /// Takes a token from the bucket of the request's environment; an empty bucket answers 429.
-/// Requests without a known key pass, to be refused by authentication.
+/// Requests without a known key pass, to be refused by authentication (as do requests whose key
+/// cannot be looked up now: authentication reports why).
 /// The environment found is handed on to the handler's [`crate::auth::Env`].
 pub async fn limit(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let Some(limiter) = &state.limiter else { return next.run(request).await };
-    let env = bearer(request.headers()).and_then(|key| state.keys.environment(key));
+    let env = match bearer(request.headers()) {
+        Some(key) => state.keys.environment(&state.engine, key).await.ok().flatten(),
+        None => None,
+    };
     let Some(env) = env else { return next.run(request).await };
     let total = limiter.limit.burst.get();
     match limiter.buckets.check_key(&env.id) {

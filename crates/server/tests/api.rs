@@ -253,7 +253,11 @@ async fn first_start_generates_keys_readable_only_by_the_owner() {
     assert_eq!(mode, 0o600);
     let keys: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
     let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
-    assert_eq!(names, vec!["STINT_DEV_SECRET_KEY", "STINT_STAGING_SECRET_KEY"], "the given prod key is not written");
+    assert_eq!(
+        names,
+        vec!["STINT_DEV_SECRET_KEY", "STINT_STAGING_SECRET_KEY", "STINT_ADMIN_TOKEN"],
+        "the given prod key is not written; the generated admin token is"
+    );
     assert!(keys[0].1.starts_with("tr_dev_") && keys[1].1.starts_with("tr_stg_"));
     assert!(!text.contains("left_from_an_old_database"));
 

@@ -42,6 +42,7 @@ async fn queues_are_listed_and_retrieved_in_trigger_devs_shapes() {
             "concurrencyLimit": null,
             "concurrency": {"current": null, "base": null, "override": null, "overriddenAt": null, "overriddenBy": null},
             "releaseConcurrencyOnWaitpoint": true,
+            "rateLimit": null,
         })
     );
     for path in [
@@ -176,4 +177,71 @@ async fn another_environment_cannot_see_or_change_a_queue() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(task_queue(&s).await, before, "nothing the other key did changed the queue");
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_declared_overridden_reset_and_holds_back_starts() {
+    let s = TestServer::start().await;
+    let declared = json!({"limit": 2, "periodMs": 60_000, "perKey": false});
+    let tasks = json!([{"id": "t", "queue": {"name": "task/t", "rateLimit": declared}}]);
+    let (status, worker) = s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": tasks})).await;
+    assert_eq!(status, StatusCode::OK, "{worker}");
+    assert_eq!(task_queue(&s).await["rateLimit"], declared, "the declared rate, without overriddenAt");
+
+    let path = "/api/v1/queues/t/rate-limit/override";
+    let body = json!({"type": "task", "limit": 3, "periodMs": 10_000, "perKey": true});
+    let (status, overridden) = s.post(PROD_KEY, path, body).await;
+    assert_eq!(status, StatusCode::OK, "{overridden}");
+    let rate = &overridden["rateLimit"];
+    assert_eq!((&rate["limit"], &rate["periodMs"], &rate["perKey"]), (&json!(3), &json!(10_000), &json!(true)));
+    assert!(rate["overriddenAt"].as_str().unwrap().ends_with('Z'), "{rate}");
+    assert_eq!(task_queue(&s).await["rateLimit"], *rate);
+
+    let (status, reset) = s.post(PROD_KEY, "/api/v1/queues/t/rate-limit/reset", json!({"type": "task"})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(reset["rateLimit"], declared, "the declared rate is back");
+
+    // Two starts per minute: the third run stays queued.
+    for _ in 0..3 {
+        s.trigger(PROD_KEY, "t", json!({"payload": 1})).await;
+    }
+    let dequeue = format!("/api/v1/workers/{}/dequeue", worker["workerId"].as_str().unwrap());
+    let (status, taken) = s.post(PROD_KEY, &dequeue, json!({"maxRuns": 10, "waitMs": 0})).await;
+    assert_eq!(status, StatusCode::OK, "{taken}");
+    assert_eq!(taken["runs"].as_array().unwrap().len(), 2);
+    let (_, more) = s.post(PROD_KEY, &dequeue, json!({"maxRuns": 10, "waitMs": 0})).await;
+    assert_eq!(more["runs"].as_array().unwrap().len(), 0);
+    assert_eq!(task_queue(&s).await["queued"], json!(1));
+}
+
+#[tokio::test]
+async fn bad_rate_limits_get_a_clear_4xx_and_change_nothing() {
+    let s = with_queues().await;
+    let before = task_queue(&s).await;
+    let path = "/api/v1/queues/t/rate-limit/override";
+    let cases: [(Value, &str); 7] = [
+        (json!({"type": "task", "limit": 0, "periodMs": 1_000}), "rateLimit.limit must be between 1 and 100000"),
+        (json!({"type": "task", "limit": 100_001, "periodMs": 1_000}), "rateLimit.limit"),
+        (json!({"type": "task", "limit": 1, "periodMs": 999}), "rateLimit.periodMs must be between 1000 and 86400000"),
+        (json!({"type": "task", "limit": 1, "periodMs": 86_400_001}), "rateLimit.periodMs"),
+        (json!({"type": "task", "periodMs": 1_000}), "missing field `limit`"),
+        (json!({"type": "task", "limit": 1, "periodMs": 1_000, "perKey": "yes"}), "invalid type"),
+        (json!({"type": "task", "limit": 1, "periodMs": 1_000, "burst": 2}), "unknown field `burst`"),
+    ];
+    for (body, says) in cases {
+        let (status, answer) = s.post(PROD_KEY, path, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert!(error_of(&answer).contains(says), "{body}: {answer}");
+    }
+    let tasks = json!([{"id": "u", "queue": {"name": "u", "rateLimit": {"limit": 1, "periodMs": 10}}}]);
+    let (status, answer) = s.post(PROD_KEY, "/api/v1/workers/register", json!({"version": "1", "tasks": tasks})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(error_of(&answer).contains("queue 'u': rateLimit.periodMs"), "{answer}");
+    let (status, _) = s.post(PROD_KEY, "/api/v1/queues/t/rate-limit/reset", json!({"type": "task", "x": 1})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, answer) = s.post(DEV_KEY, path, json!({"type": "task", "limit": 1, "periodMs": 1_000})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another environment's queue: {answer}");
+    let (status, _) = s.post(DEV_KEY, "/api/v1/queues/t/rate-limit/reset", json!({"type": "task"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(task_queue(&s).await, before);
 }

@@ -63,9 +63,13 @@ pub fn queue(env_id: &EnvId, name: &str, limit: Option<u32>) -> QueueRow {
         name: name.to_string(),
         concurrency_limit: limit,
         limit_override: None,
+        combined_limit: None,
         paused: false,
         running: 0,
+        keyed_running: 0,
         created_at: Timestamp(1),
+        rate_limit: None,
+        rate_override: None,
     }
 }
 

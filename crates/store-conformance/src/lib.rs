@@ -8,7 +8,9 @@
 pub mod fixtures;
 pub mod lanes;
 pub mod leases;
+pub mod limits;
 pub mod queues;
+pub mod rates;
 pub mod runs;
 pub mod tenancy;
 pub mod transactions;
@@ -23,12 +25,20 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $make;
             tenancy::inserts_and_lists,
             tenancy::duplicate_key_is_refused,
+            tenancy::lookups_by_slug_ref_and_project,
+            tenancy::keys_are_found_listed_and_revoked,
+            tenancy::access_tokens_round_trip,
+            tenancy::admin_token_is_stored_once,
             queues::take_orders_by_score_and_respects_max_score,
             queues::heads_and_take_filter_by_task,
             queues::running_counts_and_limits,
             queues::duplicate_queue_name_is_refused,
             queues::controls_round_trip,
             lanes::lanes_list_keys_and_take_one_lane,
+            limits::environment_limits_round_trip,
+            limits::lane_counts_move_and_empty_keys_go,
+            rates::rate_limits_round_trip,
+            rates::rate_times_are_set_read_and_pruned,
             runs::insert_get_round_trip,
             runs::transition_is_fenced,
             runs::heartbeat_is_fenced_and_stalled_runs_are_found,

@@ -130,9 +130,9 @@ pub async fn running_counts_and_limits(store: Arc<dyn Store>) {
     store
         .write(move |tx| {
             Box::pin(async move {
-                tx.queue_add_running(&queue_id, 2).await?;
-                tx.queue_add_running(&queue_id, -1).await?;
-                tx.queue_set_limit(&queue_id, Some(7)).await
+                tx.queue_add_running(&queue_id, 3, 2).await?;
+                tx.queue_add_running(&queue_id, -2, -1).await?;
+                tx.queue_set_limit(&queue_id, Some(7), Some(9)).await
             })
         })
         .await
@@ -140,8 +140,8 @@ pub async fn running_counts_and_limits(store: Arc<dyn Store>) {
     let (env_id, name) = (env.clone(), queue.name.clone());
     let stored =
         store.read(move |tx| Box::pin(async move { tx.queue_by_name(&env_id, &name).await })).await.unwrap().unwrap();
-    assert_eq!(stored.running, 1);
-    assert_eq!(stored.concurrency_limit, Some(7));
+    assert_eq!((stored.running, stored.keyed_running), (1, 1));
+    assert_eq!((stored.concurrency_limit, stored.combined_limit), (Some(7), Some(9)));
     let (id, unknown) = (queue.id.clone(), fixtures::queue(&env, "missing", None).id);
     let (locked, missing) = store
         .write(move |tx| {
@@ -206,7 +206,7 @@ pub async fn controls_round_trip(store: Arc<dyn Store>) {
     assert_eq!(overridden.limit_override, Some(set));
     assert_eq!((overridden.limit(), overridden.concurrency_limit), (Some(3), Some(5)));
     let id = queue.id.clone();
-    store.write(move |tx| Box::pin(async move { tx.queue_set_limit(&id, Some(8)).await })).await.unwrap();
+    store.write(move |tx| Box::pin(async move { tx.queue_set_limit(&id, Some(8), None).await })).await.unwrap();
     let declared = get(&store, &queue.id).await.unwrap();
     assert_eq!(declared.limit_override, Some(set), "declaring a limit keeps the override");
     assert_eq!((declared.limit(), declared.concurrency_limit), (Some(3), Some(8)));

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "queue_order", include_str!("../migrations/0004_queue_order.sql")),
     (5, "queue_controls", include_str!("../migrations/0005_queue_controls.sql")),
     (6, "queue_lanes", include_str!("../migrations/0006_queue_lanes.sql")),
+    (7, "tenancy_admin", include_str!("../migrations/0007_tenancy_admin.sql")),
+    (8, "limits", include_str!("../migrations/0008_limits.sql")),
+    (9, "rate_limits", include_str!("../migrations/0009_rate_limits.sql")),
+    (10, "worker_pools", include_str!("../migrations/0010_worker_pools.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

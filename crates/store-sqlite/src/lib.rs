@@ -116,5 +116,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0004_queue_order.sql")),
         M::up(include_str!("../migrations/0005_queue_controls.sql")),
         M::up(include_str!("../migrations/0006_queue_lanes.sql")),
+        M::up(include_str!("../migrations/0007_tenancy_admin.sql")),
+        M::up(include_str!("../migrations/0008_limits.sql")),
+        M::up(include_str!("../migrations/0009_rate_limits.sql")),
+        M::up(include_str!("../migrations/0010_worker_pools.sql")),
     ])
 }

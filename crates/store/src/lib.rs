@@ -12,10 +12,13 @@ mod store;
 mod tables;
 
 pub use error::Error;
+pub use rows::{AccessTokenRow, AdminTokenRow};
 pub use rows::{
-    ApiKeyRow, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams,
-    RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
+    ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
+    RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
+pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
-pub use tables::{LeaseTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
+pub use tables::RateTable;
+pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};

@@ -1,8 +1,8 @@
 //! Rows as the engine sees them, and the params of queries that take more than an id.
 
 use stint_types::{
-    EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus, SnapshotId,
-    TaskRunError, Timestamp, WorkerId,
+    EnvId, EnvironmentType, ExecutionStatus, KeyId, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus,
+    SnapshotId, TaskRunError, Timestamp, TokenId, WorkerId,
 };
 
 /// An organization: the top of the tenancy tree.
@@ -51,12 +51,47 @@ pub struct EnvironmentRow {
 /// A secret key, stored as the SHA-256 of its text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRow {
-    /// Hex SHA-256 of the key.
+    /// Its id.
+    pub id: KeyId,
+    /// Hex SHA-256 of the key; unique.
     pub key_hash: String,
     /// The first characters of the key, to tell keys apart without revealing them.
     pub key_prefix: String,
     /// The environment the key opens.
     pub env_id: EnvId,
+    /// A name given by its creator.
+    pub name: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// When it was revoked: from then on it opens nothing.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A personal access token of a project, stored as the SHA-256 of its text. It opens the
+/// project-level endpoints of its project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessTokenRow {
+    /// Its id.
+    pub id: TokenId,
+    /// Hex SHA-256 of the token; unique.
+    pub token_hash: String,
+    /// The first characters of the token, to tell tokens apart without revealing them.
+    pub token_prefix: String,
+    /// The project it opens.
+    pub project_id: ProjectId,
+    /// A name given by its creator.
+    pub name: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// When it was revoked: from then on it opens nothing.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The instance's admin token, stored as the SHA-256 of its text. There is at most one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminTokenRow {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -74,18 +109,81 @@ pub struct QueueRow {
     pub concurrency_limit: Option<u32>,
     /// A limit set through the API, in force instead of the declared one until it is reset.
     pub limit_override: Option<LimitOverride>,
+    /// Most runs of all its concurrency keys together executing at once; unlimited when `None`.
+    /// The limit in force applies to each key on its own, as Trigger.dev's does.
+    pub combined_limit: Option<u32>,
     /// Whether the queue is paused: it starts no run until resumed.
     pub paused: bool,
     /// Runs holding a slot now: taken by a worker and not yet finished or requeued.
     pub running: u32,
+    /// How many of the running runs have a concurrency key.
+    pub keyed_running: u32,
     /// Creation time.
     pub created_at: Timestamp,
+    /// The rate limit on its starts as the tasks declare it; none when `None`.
+    pub rate_limit: Option<RateLimit>,
+    /// A rate limit set through the API, in force instead of the declared one until it is reset.
+    pub rate_override: Option<RateOverride>,
 }
 
 impl QueueRow {
     /// The limit in force: the override when there is one, else the declared limit.
     pub fn limit(&self) -> Option<u32> {
         self.limit_override.map_or(self.concurrency_limit, |o| Some(o.limit))
+    }
+
+    /// The rate limit in force: the override when there is one, else the declared one.
+    pub fn rate(&self) -> Option<RateLimit> {
+        self.rate_override.map_or(self.rate_limit, |o| Some(o.rate))
+    }
+}
+
+/// A limit on how often a queue's runs start: at most `limit` starts per `period_ms`, for the
+/// whole queue or, with `per_key`, for each of its concurrency keys (and for its runs without a
+/// key) on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Most starts per period.
+    pub limit: u32,
+    /// The period, in ms.
+    pub period_ms: u64,
+    /// Whether each concurrency key has the limit on its own.
+    pub per_key: bool,
+}
+
+/// A queue's rate limit as set through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateOverride {
+    /// The rate limit.
+    pub rate: RateLimit,
+    /// When it was set.
+    pub at: Timestamp,
+}
+
+/// An environment's limits: Trigger.dev's environment concurrency limit and burst factor, and
+/// whether it is paused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvLimits {
+    /// The base limit: no queue of the environment runs more than this many runs at once;
+    /// unlimited when `None`.
+    pub concurrency_limit: Option<u32>,
+    /// The environment's queues together may run `concurrency_limit × burst_factor` runs.
+    pub burst_factor: f64,
+    /// Whether the environment is paused: none of its queues starts a run until resumed.
+    pub paused: bool,
+}
+
+impl Default for EnvLimits {
+    fn default() -> Self {
+        EnvLimits { concurrency_limit: None, burst_factor: 2.0, paused: false }
+    }
+}
+
+impl EnvLimits {
+    /// Most runs of the environment executing at once: the limit times the burst factor,
+    /// rounded down, as Trigger.dev admits them.
+    pub fn burst_limit(&self) -> Option<u32> {
+        self.concurrency_limit.map(|limit| (f64::from(limit) * self.burst_factor).floor() as u32)
     }
 }
 
@@ -120,14 +218,24 @@ pub struct TaskRow {
 pub struct WorkerRow {
     /// Its id.
     pub id: WorkerId,
-    /// The environment it serves.
+    /// The environment it serves, the first of `env_ids`.
     pub env_id: EnvId,
+    /// Every environment it serves: `env_id` alone, or the environments of a worker pool, which
+    /// takes runs of all of them in turn.
+    pub env_ids: Vec<EnvId>,
     /// Its version.
     pub version: String,
     /// The tasks it runs.
     pub task_ids: Vec<String>,
     /// Registration time.
     pub created_at: Timestamp,
+}
+
+impl WorkerRow {
+    /// Whether the worker serves the environment.
+    pub fn serves(&self, env_id: &EnvId) -> bool {
+        self.env_ids.contains(env_id)
+    }
 }
 
 /// A run and its current state. The engine reads a row, builds the next one and writes it back

@@ -1,20 +1,29 @@
 //! The table traits a transaction offers. Each backend implements them with its own SQL.
 
 use async_trait::async_trait;
-use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
+use stint_types::{EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
 
 use crate::signal::Signal;
 
+use crate::rows::{AccessTokenRow, AdminTokenRow};
+use crate::rows::{RateLimit, RateOverride};
+
 use crate::Error;
 use crate::rows::{
-    ApiKeyRow, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow, RunListParams,
-    RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
+    ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
+    RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 
 /// A transaction: every table, used through `&mut dyn Tx`.
-pub trait Tx: TenancyTable + QueueTable + WorkerTable + RunTable + LeaseTable + Signals + Send {}
+pub trait Tx:
+    TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + LeaseTable + Signals + Send
+{
+}
 
-impl<T: TenancyTable + QueueTable + WorkerTable + RunTable + LeaseTable + Signals + Send> Tx for T {}
+impl<T: TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + LeaseTable + Signals + Send> Tx
+    for T
+{
+}
 
 /// Named leases: which node of several sharing a database does a piece of work.
 #[async_trait]
@@ -62,6 +71,42 @@ pub trait TenancyTable {
     async fn environment_list(&mut self) -> Result<Vec<EnvironmentRow>, Error>;
     /// Every secret key.
     async fn api_key_list(&mut self) -> Result<Vec<ApiKeyRow>, Error>;
+    /// An organization.
+    async fn organization_get(&mut self, id: &OrgId) -> Result<Option<OrganizationRow>, Error>;
+    /// The organization with this slug.
+    async fn organization_by_slug(&mut self, slug: &str) -> Result<Option<OrganizationRow>, Error>;
+    /// A project.
+    async fn project_get(&mut self, id: &ProjectId) -> Result<Option<ProjectRow>, Error>;
+    /// The project with this public reference.
+    async fn project_by_ref(&mut self, reference: &str) -> Result<Option<ProjectRow>, Error>;
+    /// An environment.
+    async fn environment_get(&mut self, id: &EnvId) -> Result<Option<EnvironmentRow>, Error>;
+    /// A project's environments, by id.
+    async fn environment_list_by_project(&mut self, project_id: &ProjectId) -> Result<Vec<EnvironmentRow>, Error>;
+    /// The secret key whose hash this is, revoked or not.
+    async fn api_key_by_hash(&mut self, key_hash: &str) -> Result<Option<ApiKeyRow>, Error>;
+    /// A secret key.
+    async fn api_key_get(&mut self, id: &KeyId) -> Result<Option<ApiKeyRow>, Error>;
+    /// An environment's secret keys, revoked ones included, by id; only those whose prefix starts
+    /// with `prefix` when it is given.
+    async fn api_key_list_by_env(&mut self, env_id: &EnvId, prefix: Option<&str>) -> Result<Vec<ApiKeyRow>, Error>;
+    /// Marks a secret key revoked at `at`, unless it is revoked already.
+    async fn api_key_revoke(&mut self, id: &KeyId, at: Timestamp) -> Result<(), Error>;
+    /// Adds a personal access token; a token whose id or hash exists already is a
+    /// [`Error::Duplicate`].
+    async fn access_token_insert(&mut self, row: &AccessTokenRow) -> Result<(), Error>;
+    /// The personal access token whose hash this is, revoked or not.
+    async fn access_token_by_hash(&mut self, token_hash: &str) -> Result<Option<AccessTokenRow>, Error>;
+    /// A personal access token.
+    async fn access_token_get(&mut self, id: &TokenId) -> Result<Option<AccessTokenRow>, Error>;
+    /// A project's personal access tokens, revoked ones included, by id.
+    async fn access_token_list(&mut self, project_id: &ProjectId) -> Result<Vec<AccessTokenRow>, Error>;
+    /// Marks a personal access token revoked at `at`, unless it is revoked already.
+    async fn access_token_revoke(&mut self, id: &TokenId, at: Timestamp) -> Result<(), Error>;
+    /// Stores the instance's admin token; when there is one already, a [`Error::Duplicate`].
+    async fn admin_token_insert(&mut self, row: &AdminTokenRow) -> Result<(), Error>;
+    /// The instance's admin token, if it has one.
+    async fn admin_token_get(&mut self) -> Result<Option<AdminTokenRow>, Error>;
 }
 
 /// Queues, and the runs waiting in them: runs whose `queue_score` is set.
@@ -82,14 +127,15 @@ pub trait QueueTable {
     async fn queue_count(&mut self, env_id: &EnvId) -> Result<u64, Error>;
     /// How many runs wait in a queue, ready or not.
     async fn queue_waiting(&mut self, id: &QueueId) -> Result<u64, Error>;
-    /// Sets a queue's declared concurrency limit.
-    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error>;
+    /// Sets a queue's declared concurrency limit and its cap on all keys together.
+    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>, combined: Option<u32>) -> Result<(), Error>;
     /// Sets or clears a queue's limit override.
     async fn queue_set_override(&mut self, id: &QueueId, limit: Option<LimitOverride>) -> Result<(), Error>;
     /// Pauses or resumes a queue.
     async fn queue_set_paused(&mut self, id: &QueueId, paused: bool) -> Result<(), Error>;
-    /// Adds `delta` to a queue's running count.
-    async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error>;
+    /// Adds `delta` to a queue's running count, `keyed_delta` of it to the count of its running
+    /// runs with a concurrency key.
+    async fn queue_add_running(&mut self, id: &QueueId, delta: i64, keyed_delta: i64) -> Result<(), Error>;
     /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score
     /// among those runs.
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
@@ -115,6 +161,43 @@ pub trait QueueTable {
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<RunRow>, Error>;
+}
+
+/// Limits beyond a queue's own: an environment's limits and the running count of each concurrency
+/// key of a queue.
+#[async_trait]
+pub trait LimitTable {
+    /// An environment's limits.
+    async fn env_limits(&mut self, env_id: &EnvId) -> Result<Option<EnvLimits>, Error>;
+    /// An environment's limits, its row locked until the transaction ends, so its running count
+    /// can be checked against its limit without another transaction taking slots in between.
+    async fn env_lock(&mut self, env_id: &EnvId) -> Result<Option<EnvLimits>, Error>;
+    /// Sets an environment's limits.
+    async fn env_set_limits(&mut self, env_id: &EnvId, limits: &EnvLimits) -> Result<(), Error>;
+    /// Runs of the environment holding a slot: its queues' running counts summed.
+    async fn env_running(&mut self, env_id: &EnvId) -> Result<u64, Error>;
+    /// The running count of each concurrency key of a queue that has a running run.
+    async fn lane_running(&mut self, queue_id: &QueueId) -> Result<Vec<(String, u32)>, Error>;
+    /// Adds `delta` to the running count of a concurrency key of a queue.
+    async fn lane_add_running(&mut self, queue_id: &QueueId, key: &str, delta: i64) -> Result<(), Error>;
+}
+
+/// Rate limits of queues and the state they keep: a theoretical arrival time (GCRA), in µs since
+/// the epoch, per queue and lane. The lane `""` is the whole queue when its rate limit is not per
+/// key, and its runs without a concurrency key when it is (keys are never empty). A lane without a
+/// row, or whose time has passed, has its whole burst to start.
+#[async_trait]
+pub trait RateTable {
+    /// Sets a queue's declared rate limit.
+    async fn rate_set_declared(&mut self, queue_id: &QueueId, rate: Option<RateLimit>) -> Result<(), Error>;
+    /// Sets or clears a queue's rate limit override.
+    async fn rate_set_override(&mut self, queue_id: &QueueId, rate: Option<RateOverride>) -> Result<(), Error>;
+    /// The theoretical arrival times of those of `lanes` of a queue that have one, in any order.
+    async fn rate_tats(&mut self, queue_id: &QueueId, lanes: &[&str]) -> Result<Vec<(String, i64)>, Error>;
+    /// Sets the theoretical arrival times of lanes of a queue, adding rows as needed.
+    async fn rate_set_tats(&mut self, queue_id: &QueueId, tats: &[(&str, i64)]) -> Result<(), Error>;
+    /// Deletes up to `limit` of a queue's rows whose time is at or before `before`; returns how many.
+    async fn rate_prune(&mut self, queue_id: &QueueId, before: i64, limit: u32) -> Result<u64, Error>;
 }
 
 /// Tasks and worker processes.

@@ -54,6 +54,18 @@ impl Api {
         self.post(&format!("/api/v2/runs/{id}/cancel"), json!({})).await.map(drop)
     }
 
+    /// Gets `path` and returns the answer, or what went wrong.
+    pub async fn get(&self, path: &str) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(url).bearer_auth(&self.key).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+    }
+
     /// Posts `body` to `path` and returns the answer, or what went wrong.
     pub async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);

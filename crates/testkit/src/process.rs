@@ -13,6 +13,8 @@ use nix::unistd::Pid;
 pub const DEV_KEY: &str = "tr_dev_e2etestkeye2etestkey01";
 /// The production key of test servers.
 pub const PROD_KEY: &str = "tr_prod_e2etestkeye2etestkey0";
+/// The admin token test servers are started with.
+pub const ADMIN_TOKEN: &str = "stint_admin_e2etestadmintokene2etestadmin012";
 
 /// Paths of the built binaries, building them once per test process with the same cargo and
 /// profile as the tests.
@@ -90,6 +92,7 @@ impl ServerProcess {
             .args(&self.args)
             .env("STINT_DEV_SECRET_KEY", DEV_KEY)
             .env("STINT_PROD_SECRET_KEY", PROD_KEY)
+            .env("STINT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
             // The end-to-end tests trigger thousands of runs as fast as they can; the API rate
             // limit has tests of its own.
@@ -170,6 +173,17 @@ impl WorkerProcess {
     /// Starts the example worker against `url` with `key`, `concurrency` attempts at once, writing
     /// its ledger to `ledger`.
     pub fn start(url: &str, key: &str, concurrency: u32, ledger: &Path) -> WorkerProcess {
+        WorkerProcess::start_with(url, &[("STINT_SECRET_KEY", key)], concurrency, ledger)
+    }
+
+    /// Starts the example worker as a pool serving `environments` (`dev,prod`) of the project of
+    /// the personal access token `token`.
+    pub fn start_pool(url: &str, token: &str, environments: &str, concurrency: u32, ledger: &Path) -> WorkerProcess {
+        let credentials = [("STINT_ACCESS_TOKEN", token), ("STINT_WORKER_ENVIRONMENTS", environments)];
+        WorkerProcess::start_with(url, &credentials, concurrency, ledger)
+    }
+
+    fn start_with(url: &str, credentials: &[(&str, &str)], concurrency: u32, ledger: &Path) -> WorkerProcess {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -177,7 +191,7 @@ impl WorkerProcess {
             .expect("worker log file");
         let child = Command::new(binary("hello-worker"))
             .env("STINT_API_URL", url)
-            .env("STINT_SECRET_KEY", key)
+            .envs(credentials.iter().copied())
             .env("STINT_WORKER_CONCURRENCY", concurrency.to_string())
             .env("STINT_LEDGER", ledger)
             .env("RUST_LOG", "info")

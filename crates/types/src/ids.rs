@@ -113,6 +113,16 @@ id_type!(
     QueueId,
     "queue_"
 );
+id_type!(
+    /// A secret key of an environment, `key_…`; the key's text is never stored.
+    KeyId,
+    "key_"
+);
+id_type!(
+    /// A personal access token of a project, `pat_…`; the token's text is never stored.
+    TokenId,
+    "pat_"
+);
 
 /// Text that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
         .task(Task::new("sleep", ledger.around(sleep)))
         .task(Task::new("throttled", ledger.around(throttled)).queue("throttled", Some(2)))
         .task(Task::new("noop", ledger.around(noop)))
+        // At most 5 starts a second for each concurrency key (a burst of 5, then one every
+        // 200 ms); runs over the rate wait in the queue.
+        .task(Task::new("rated", ledger.around(noop)).rate_limit(5, Duration::from_secs(1), true))
         .run()
         .await?;
     Ok(())

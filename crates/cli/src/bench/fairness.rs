@@ -1,4 +1,5 @@
-//! W4: fairness between two tenants of one queue, told apart by their concurrency keys.
+//! W4: fairness between two tenants, told apart by their concurrency keys in one queue, or as two
+//! environments served by one worker pool.
 //!
 //! Tenant A queues a backlog while no worker runs; the worker starts; once enough of A's runs
 //! have started, tenant B triggers a few runs at once. How long B waits, and how many of A's runs
@@ -9,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::clock::monotonic_us;
-use super::server::{BenchServer, Storage};
+use super::server::{BenchServer, KEY, STAGING_KEY, Storage};
 use super::stats::{self, Percentiles};
 use super::trigger::Trigger;
 use super::worker::Record;
@@ -24,6 +25,15 @@ pub const A_STARTED_BEFORE_B: usize = 1_000;
 /// The concurrency keys of the two tenants.
 const A_KEY: &str = "tenant-a";
 const B_KEY: &str = "tenant-b";
+
+/// How the two tenants are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenants {
+    /// Concurrency keys `tenant-a` and `tenant-b` of one queue in one environment, one worker.
+    Keys,
+    /// Environments staging (A) and prod (B) of one project, one worker pool serving both.
+    Environments,
+}
 /// How often the queue is looked at while waiting for A's runs to start.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -46,20 +56,30 @@ pub struct Fairness {
 /// Queues A's runs from `clients` concurrent clients, starts one worker of `concurrency`, and
 /// triggers B's runs with one call each, all at once, when A's queue has shrunk by
 /// [`A_STARTED_BEFORE_B`].
-pub async fn run(storage: &Storage, concurrency: usize, clients: usize) -> anyhow::Result<Fairness> {
+pub async fn run(storage: &Storage, tenants: Tenants, concurrency: usize, clients: usize) -> anyhow::Result<Fairness> {
     let server = BenchServer::start(storage)?;
-    let trigger = Trigger::new(&server.url);
-    trigger.many_with_key(A_RUNS, clients, A_KEY, Some(A_KEY)).await?;
+    let (a_env, b_env, a_ck, b_ck) = match tenants {
+        Tenants::Keys => (KEY, KEY, Some(A_KEY), Some(B_KEY)),
+        Tenants::Environments => (STAGING_KEY, KEY, None, None),
+    };
+    let (a_trigger, b_trigger) = (Trigger::with_key(&server.url, a_env), Trigger::with_key(&server.url, b_env));
+    a_trigger.many_with_key(A_RUNS, clients, A_KEY, a_ck).await?;
     // B's calls go out at once on connections opened beforehand.
-    trigger.open(B_RUNS).await?;
+    b_trigger.open(B_RUNS).await?;
 
     let dir = tempfile::tempdir()?;
-    let worker = BenchWorker::start(&server.url, concurrency, None, dir.path())?;
+    let worker = match tenants {
+        Tenants::Keys => BenchWorker::start(&server.url, concurrency, None, dir.path())?,
+        Tenants::Environments => {
+            let token = server.access_token().await?;
+            BenchWorker::start_pool(&server.url, &token, "staging,prod", concurrency, dir.path())?
+        }
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let mut found = false;
     loop {
         // Runs leave the queue's waiting count as their attempts start.
-        let queued = server.queued("noop").await?;
+        let queued = server.queued("noop", a_env).await?;
         found |= queued.is_some();
         if queued.is_some_and(|queued| queued <= (A_RUNS - A_STARTED_BEFORE_B) as u64) {
             break;
@@ -74,8 +94,8 @@ pub async fn run(storage: &Storage, concurrency: usize, clients: usize) -> anyho
     let b_sent = monotonic_us();
     let calls: Vec<_> = (A_RUNS..A_RUNS + B_RUNS)
         .map(|i| {
-            let trigger = trigger.clone();
-            tokio::spawn(async move { trigger.one_with_key(i, B_KEY, Some(B_KEY)).await })
+            let trigger = b_trigger.clone();
+            tokio::spawn(async move { trigger.one_with_key(i, B_KEY, b_ck).await })
         })
         .collect();
     for call in calls {

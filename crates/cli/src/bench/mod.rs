@@ -14,6 +14,9 @@
 //!   by as many calls at once. B's trigger-to-start p50/p99/max in ms, how many of A's runs
 //!   started after B's last, A's backlog when B triggered, and the drain rate over all 10,100
 //!   runs as W2 computes it.
+//! - W4e, fairness across environments (`--workloads w4e`): the same with tenant A's runs in the
+//!   staging environment and B's in prod, no concurrency keys, and one worker pool (a personal
+//!   access token, `--environments staging,prod`) serving both.
 
 mod clock;
 mod drain;
@@ -32,6 +35,7 @@ use clap::Args;
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
+use fairness::Tenants;
 use server::{BenchServer, FreshDatabase, Storage};
 use trigger::Trigger;
 
@@ -44,7 +48,7 @@ pub struct BenchArgs {
     /// Concurrent clients of the many-clients trigger workload.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Workloads to run, comma-separated: w1, w2, w3, w4.
+    /// Workloads to run, comma-separated: w1, w2, w3, w4, w4e.
     #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
     workloads: Vec<String>,
     /// Directory for the JSON results.
@@ -123,11 +127,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: latency.json(),
                 });
             }
-            "w4" => {
+            "w4" | "w4e" => {
                 let (storage, _database) = storage(&args, "full").await?;
-                let fairness = fairness::run(&storage, 50, args.clients).await?;
+                let tenants = if workload.as_str() == "w4" { Tenants::Keys } else { Tenants::Environments };
+                let fairness = fairness::run(&storage, tenants, 50, args.clients).await?;
+                let (name, split) = match tenants {
+                    Tenants::Keys => ("W4 fairness", "of key tenant-a, then {B} of tenant-b"),
+                    Tenants::Environments => {
+                        ("W4 fairness, environments", "in staging, then {B} in prod, one worker pool serving both,")
+                    }
+                };
                 eprintln!(
-                    "W4 fairness: B p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; A started after B's last: {}; drain {:.0} runs/s",
+                    "{name}: B p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; A started after B's last: {}; drain {:.0} runs/s",
                     fairness.b_p50,
                     fairness.b_p99,
                     fairness.b_max,
@@ -135,12 +146,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     fairness.runs_per_s
                 );
                 rows.push(Row {
-                    workload: "W4 fairness",
+                    workload: name,
                     setting: format!(
-                        "{} queued runs of key tenant-a, then {} of tenant-b once {} have started \
-                         ({} of A still queued); 1 worker process, concurrency 50, {}",
+                        "{} queued runs {} once {} have started ({} of A still queued); 1 worker process, \
+                         concurrency 50, {}",
                         thousands(fairness::A_RUNS),
-                        fairness::B_RUNS,
+                        split.replace("{B}", &fairness::B_RUNS.to_string()),
                         thousands(fairness::A_STARTED_BEFORE_B),
                         thousands(fairness.a_backlog_when_b_triggered),
                         storage.describe()
@@ -156,7 +167,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: fairness.json(),
                 });
             }
-            other => anyhow::bail!("unknown workload '{other}': expected w1, w2, w3 or w4"),
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w2, w3, w4 or w4e"),
         }
     }
     let mut table = Table::new();

@@ -8,6 +8,10 @@ use anyhow::{Context, bail};
 
 /// The production key bench servers are started with.
 pub const KEY: &str = "tr_prod_benchbenchbenchbench01";
+/// The staging key bench servers are started with: a second tenant's environment.
+pub const STAGING_KEY: &str = "tr_stg_benchbenchbenchbench01";
+/// The admin token bench servers are started with.
+const ADMIN_TOKEN: &str = "stint_admin_benchbenchbenchbenchbenchbench01";
 
 /// Where a workload's servers keep their runs.
 #[derive(Debug, Clone)]
@@ -88,6 +92,8 @@ impl BenchServer {
         };
         let mut child = command
             .env("STINT_PROD_SECRET_KEY", KEY)
+            .env("STINT_STAGING_SECRET_KEY", STAGING_KEY)
+            .env("STINT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", super::child_log())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -125,13 +131,14 @@ impl BenchServer {
         Ok(page["data"].as_array().map_or(0, Vec::len))
     }
 
-    /// Runs waiting in `task`'s queue, from `GET /api/v1/queues/{task}?type=task`; `None` while
-    /// the server does not know that queue (404).
-    pub async fn queued(&self, task: &str) -> anyhow::Result<Option<u64>> {
+    /// Runs waiting in `task`'s queue of the environment of `key`, from
+    /// `GET /api/v1/queues/{task}?type=task`; `None` while the server does not know that queue
+    /// (404).
+    pub async fn queued(&self, task: &str, key: &str) -> anyhow::Result<Option<u64>> {
         let response = reqwest::Client::new()
             .get(format!("{}/api/v1/queues/{task}", self.url))
             .query(&[("type", "task")])
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .send()
             .await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
@@ -139,6 +146,35 @@ impl BenchServer {
         }
         let queue: serde_json::Value = response.error_for_status()?.json().await?;
         queue["queued"].as_u64().map(Some).context("the queue has no number 'queued'")
+    }
+
+    /// A new personal access token of the default project, made through the admin API: the
+    /// credential of a worker pool serving several of its environments.
+    pub async fn access_token(&self) -> anyhow::Result<String> {
+        let client = reqwest::Client::new();
+        let projects: serde_json::Value = client
+            .get(format!("{}/api/v1/admin/projects", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let reference = projects["data"][0]["ref"]
+            .as_str()
+            .or_else(|| projects[0]["ref"].as_str())
+            .context("the admin API listed no project")?
+            .to_string();
+        let token: serde_json::Value = client
+            .post(format!("{}/api/v1/admin/projects/{reference}/tokens", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"name": "bench"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(token["token"].as_str().context("the admin API made no token")?.to_string())
     }
 
     /// Waits until every run has finished.

@@ -21,6 +21,7 @@ use super::server::KEY;
 #[derive(Clone)]
 pub struct Trigger {
     address: String,
+    key: &'static str,
     idle: Arc<parking_lot::Mutex<Vec<Connection>>>,
 }
 
@@ -28,12 +29,19 @@ pub struct Trigger {
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
     host: String,
+    key: &'static str,
 }
 
 impl Trigger {
-    /// A client of the server at `url` (`http://host:port`).
+    /// A client of the server at `url` (`http://host:port`), triggering in the production
+    /// environment.
     pub fn new(url: &str) -> Trigger {
-        Trigger { address: url.trim_start_matches("http://").to_string(), idle: Arc::default() }
+        Trigger::with_key(url, KEY)
+    }
+
+    /// A client triggering in the environment of the secret key `key`.
+    pub fn with_key(url: &str, key: &'static str) -> Trigger {
+        Trigger { address: url.trim_start_matches("http://").to_string(), key, idle: Arc::default() }
     }
 
     /// Triggers one run on an idle connection, or a new one when none is idle.
@@ -69,7 +77,7 @@ impl Trigger {
         stream.set_nodelay(true)?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        Ok(Connection { sender, host: self.address.clone() })
+        Ok(Connection { sender, host: self.address.clone(), key: self.key })
     }
 
     /// Triggers `n` runs from `clients` concurrent connections, each awaiting its calls in turn,
@@ -126,7 +134,7 @@ impl Connection {
         let body = body.to_string();
         let request = hyper::Request::post("/api/v1/tasks/noop/trigger")
             .header("host", &self.host)
-            .header("authorization", format!("Bearer {KEY}"))
+            .header("authorization", format!("Bearer {}", self.key))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))?;
         self.sender.ready().await?;

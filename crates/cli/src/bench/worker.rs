@@ -23,9 +23,12 @@ pub struct BenchWorkerArgs {
     /// The server's URL.
     #[arg(long)]
     api_url: String,
-    /// The secret key.
+    /// The secret key, or a personal access token with `--environments`.
     #[arg(long)]
     secret_key: String,
+    /// The environments to serve as a worker pool, comma-separated (`staging,prod`).
+    #[arg(long, value_delimiter = ',')]
+    environments: Vec<String>,
     /// Attempts at once.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
@@ -63,7 +66,10 @@ pub async fn run(args: BenchWorkerArgs) -> anyhow::Result<()> {
             async { Ok::<_, TaskError>(Value::Null) }
         })
     };
-    let worker = Worker::new(args.api_url, args.secret_key).concurrency(args.concurrency).task(task);
+    let mut worker = Worker::new(args.api_url, args.secret_key).concurrency(args.concurrency).task(task);
+    if !args.environments.is_empty() {
+        worker = worker.environments(args.environments);
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     worker
         .run_until(async move {

@@ -18,17 +18,43 @@ impl BenchWorker {
     /// Starts a worker against `url` with `concurrency`, stopping by itself after `exit_after`
     /// executions when given; it records into a file in `dir` (one directory per worker).
     pub fn start(url: &str, concurrency: usize, exit_after: Option<usize>, dir: &Path) -> anyhow::Result<BenchWorker> {
+        BenchWorker::start_as(url, KEY, None, concurrency, exit_after, dir)
+    }
+
+    /// Starts a worker pool serving `environments` (slugs, comma-separated) with the personal
+    /// access token `token`.
+    pub fn start_pool(
+        url: &str,
+        token: &str,
+        environments: &str,
+        concurrency: usize,
+        dir: &Path,
+    ) -> anyhow::Result<BenchWorker> {
+        BenchWorker::start_as(url, token, Some(environments), concurrency, None, dir)
+    }
+
+    fn start_as(
+        url: &str,
+        credential: &str,
+        environments: Option<&str>,
+        concurrency: usize,
+        exit_after: Option<usize>,
+        dir: &Path,
+    ) -> anyhow::Result<BenchWorker> {
         std::fs::create_dir_all(dir)?;
         let out = dir.join("records.json");
         let mut command = Command::new(std::env::current_exe()?);
         command
-            .args(["bench-worker", "--api-url", url, "--secret-key", KEY, "--concurrency"])
+            .args(["bench-worker", "--api-url", url, "--secret-key", credential, "--concurrency"])
             .arg(concurrency.to_string())
             .arg("--out")
             .arg(&out)
             .env("RUST_LOG", super::child_log())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if let Some(environments) = environments {
+            command.args(["--environments", environments]);
+        }
         if let Some(n) = exit_after {
             command.arg("--exit-after").arg(n.to_string());
         }

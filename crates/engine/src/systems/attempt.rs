@@ -34,7 +34,7 @@ pub(crate) async fn heartbeat(
     let Some(run) = tx.run_get(run_id).await? else {
         return Ok(HeartbeatVerdict::Stop);
     };
-    if run.env_id != worker.env_id || run.worker_id.as_ref() != Some(&worker.id) {
+    if !worker.serves(&run.env_id) || run.worker_id.as_ref() != Some(&worker.id) {
         return Ok(HeartbeatVerdict::Stop);
     }
     match run.execution_status {
@@ -92,10 +92,11 @@ pub(crate) async fn complete(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
-    env: &EnvironmentRow,
+    envs: &[EnvironmentRow],
     reports: Vec<Report>,
     changes: &mut Changes,
 ) -> Result<Vec<Completed>, Error> {
+    let env_of = |run: &RunRow| envs.iter().find(|env| env.id == run.env_id);
     let run_ids: Vec<RunId> = reports.iter().map(|(id, ..)| id.clone()).collect();
     let mut runs: HashMap<RunId, RunRow> =
         tx.run_get_many(&run_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -109,12 +110,9 @@ pub(crate) async fn complete(
             repeats.push((at, run_id));
             continue;
         }
-        let run = match runs.remove(&run_id) {
-            Some(run) if run.env_id == env.id => run,
-            _ => {
-                answers[at] = Some(Completed::NotFound);
-                continue;
-            }
+        let Some((run, env)) = runs.remove(&run_id).and_then(|run| env_of(&run).map(|env| (run, env))) else {
+            answers[at] = Some(Completed::NotFound);
+            continue;
         };
         match plan_completion(ids, now, env, run, &snapshot_id, outcome, jitter) {
             Ok(plan) => plans.push((at, plan)),
@@ -127,20 +125,20 @@ pub(crate) async fn complete(
         answers[at] = Some(match result {
             Ok(()) => plan.answer,
             // Moved on since it was read (another node's cancel or sweep): say where it is.
-            Err(Error::Stale { .. }) => where_now(tx, &plan.from.id, env).await?,
+            Err(Error::Stale { .. }) => where_now(tx, &plan.from.id, envs).await?,
             Err(error) => return Err(error),
         });
     }
     for (at, run_id) in repeats {
-        answers[at] = Some(where_now(tx, &run_id, env).await?);
+        answers[at] = Some(where_now(tx, &run_id, envs).await?);
     }
     Ok(answers.into_iter().flatten().collect())
 }
 
 /// The answer to a completion that changed nothing: where the run is now.
-async fn where_now(tx: &mut dyn Tx, run_id: &RunId, env: &EnvironmentRow) -> Result<Completed, Error> {
+async fn where_now(tx: &mut dyn Tx, run_id: &RunId, envs: &[EnvironmentRow]) -> Result<Completed, Error> {
     Ok(match tx.run_get(run_id).await? {
-        Some(run) if run.env_id == env.id => {
+        Some(run) if envs.iter().any(|env| env.id == run.env_id) => {
             Completed::Stale { current: run.snapshot_id, status: run.execution_status }
         }
         _ => Completed::NotFound,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use stint_store::{Lane, QueueRow, RunRow, TaskRow, Tx, WorkerRow};
+use stint_store::{Lane, RunRow, TaskRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, QueueId, RetryOptions, RunStatus, Timestamp};
 
 use crate::Error;
@@ -11,13 +11,16 @@ use crate::ids::Ids;
 use crate::shell::Ctx;
 use crate::state::{Changes, Plan};
 use crate::systems::lanes::{self, LaneKey, Rotation};
+use crate::systems::limits::{self, LaneRoom};
+use crate::systems::rates::QueueRate;
 
 /// What a dequeue took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dequeued {
     /// The runs taken, each with an attempt started and held by the worker.
     pub runs: Vec<RunRow>,
-    /// The earliest time a run that is waiting for its retry delay becomes ready, if any.
+    /// The earliest time a run that is waiting for its retry delay becomes ready, or a lane a rate
+    /// limit holds back may start a run again, if any.
     pub next_ready_at: Option<Timestamp>,
     /// The lane each queue whose lanes took turns served last, to start after next time.
     pub(crate) turns: Vec<(QueueId, LaneKey)>,
@@ -25,9 +28,12 @@ pub struct Dequeued {
 
 /// Takes up to `max_runs` ready runs of the worker's tasks and starts an attempt of each.
 ///
-/// Queues are served oldest head first. A queue at its concurrency limit is skipped; it is woken
-/// again when one of its runs gives its slot back. A queue holding runs with concurrency keys
-/// serves its keys in turn, from the one after the lane `rotation` says it served last.
+/// A paused environment starts nothing, and a limited one no more than its limit times its burst
+/// factor. Queues are served oldest head first. A paused queue, or one whose lanes are all at
+/// their limit, is skipped; it is woken again when one of its runs gives its slot back. A queue
+/// holding runs with concurrency keys serves its keys in turn, from the one after the lane
+/// `rotation` says it served last, each key up to the queue's limit. A rate-limited queue (or
+/// key) starts no more than its rate allows; the rest stay queued (see `systems/rates.rs`).
 pub(crate) async fn dequeue(
     tx: &mut dyn Tx,
     ctx: &Ctx,
@@ -37,56 +43,96 @@ pub(crate) async fn dequeue(
     changes: &mut Changes,
 ) -> Result<Dequeued, Error> {
     let (ids, now, config) = (&ctx.ids, ctx.now, &ctx.config);
+    let mut taken = Dequeued { runs: Vec::new(), next_ready_at: None, turns: Vec::new() };
+    // The environment is locked before its queues when it is limited: the one lock order.
+    let Some(env) = limits::env_room(tx, &worker.env_id).await? else { return Ok(taken) };
+    if env.free == 0 {
+        return Ok(taken);
+    }
     let heads = tx.queue_heads(&worker.env_id, &worker.task_ids).await?;
-    let mut next_ready_at: Option<Timestamp> = None;
     let mut ready = Vec::new();
     for head in heads {
-        let capacity = free_slots(&head.queue);
-        if capacity == 0 {
+        if limits::queue_room(&head.queue) == 0 {
             continue;
         }
         if head.head_score > now.millis() {
             let at = Timestamp(head.head_score);
-            next_ready_at = Some(next_ready_at.map_or(at, |t| t.min(at)));
+            taken.next_ready_at = Some(taken.next_ready_at.map_or(at, |t| t.min(at)));
             continue;
         }
-        ready.push((head.head_score, head.queue, capacity));
+        ready.push((head.head_score, head.queue));
     }
-    ready.sort_by(|(a, qa, _), (b, qb, _)| (a, &qa.id).cmp(&(b, &qb.id)));
+    ready.sort_by(|(a, qa), (b, qb)| (a, &qa.id).cmp(&(b, &qb.id)));
 
     // Limited queues are read again under their locks: another node may have taken slots since
     // the heads were read, and limits must hold across nodes. The locks are taken in queue id
     // order, so dequeues on several nodes never wait on each other in a cycle.
-    let mut limited: Vec<QueueId> =
-        ready.iter().filter(|(_, queue, _)| queue.limit().is_some()).map(|(_, queue, _)| queue.id.clone()).collect();
+    let mut limited: Vec<QueueId> = ready
+        .iter()
+        .filter(|(_, queue)| limits::is_limited(queue, env.base))
+        .map(|(_, queue)| queue.id.clone())
+        .collect();
     limited.sort();
-    let mut locked_capacity = HashMap::with_capacity(limited.len());
+    let mut locked = HashMap::with_capacity(limited.len());
     for id in limited {
-        let capacity = tx.queue_lock(&id).await?.map_or(0, |queue| free_slots(&queue));
-        locked_capacity.insert(id, capacity);
+        if let Some(queue) = tx.queue_lock(&id).await? {
+            locked.insert(id, queue);
+        }
     }
 
     let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
     let mut starts = Vec::new();
-    let mut turns = Vec::new();
-    let mut remaining = max_runs;
-    for (_, queue, capacity) in ready {
+    let mut remaining = max_runs.min(env.free);
+    for (_, queue) in ready {
         if remaining == 0 {
             break;
         }
-        let capacity = locked_capacity.get(&queue.id).copied().unwrap_or(capacity);
-        if capacity == 0 {
+        let queue = locked.remove(&queue.id).unwrap_or(queue);
+        let mut room = limits::queue_room(&queue).min(remaining);
+        if room == 0 {
             continue;
         }
-        let want = remaining.min(capacity);
-        let queued = if lanes::has_lanes(tx, &queue.id, now.millis()).await? {
+        // The rate limit in force, its state read under the queue's lock: a rate for the whole
+        // queue caps the queue's room, a rate per key each lane's.
+        let mut rate = QueueRate::of(&queue, now);
+        if let Some(rate) = rate.as_mut().filter(|rate| !rate.per_key()) {
+            rate.load(tx, &[None]).await?;
+            room = room.min(rate.allowed(&None));
+        }
+        let keyed_rate = rate.as_mut().filter(|rate| rate.per_key());
+        let lane_limit = limits::lane_limit(&queue, env.base);
+        let queued = if room == 0 {
+            Vec::new()
+        } else if lanes::has_lanes(tx, &queue.id, now.millis()).await? {
+            let lanes_room = LaneRoom::read(tx, &queue, lane_limit).await?;
             let last = rotation.last(&queue.id);
-            let (queued, served) = lanes::take(tx, &queue.id, last, &worker.task_ids, now.millis(), want).await?;
-            turns.extend(served.map(|lane| (queue.id.clone(), lane)));
-            queued
+            let take =
+                lanes::take(tx, &queue.id, last, &lanes_room, keyed_rate, &worker.task_ids, now.millis(), room).await?;
+            taken.turns.extend(take.1.map(|lane| (queue.id.clone(), lane)));
+            take.0
         } else {
-            tx.queue_take(&queue.id, Lane::All, &worker.task_ids, now.millis(), want).await?
+            let mut want = room.min(limits::unkeyed_room(&queue, lane_limit));
+            if let Some(rate) = keyed_rate {
+                rate.load(tx, &[None]).await?;
+                want = want.min(rate.allowed(&None));
+            }
+            if want == 0 {
+                Vec::new()
+            } else {
+                tx.queue_take(&queue.id, Lane::All, &worker.task_ids, now.millis(), want).await?
+            }
         };
+        if let Some(mut rate) = rate {
+            for run in &queued {
+                rate.record(&run.concurrency_key);
+            }
+            // A run held back by the rate stays queued; a waiting dequeue looks again when its lane
+            // may start one.
+            if let Some(at) = rate.next_allowed() {
+                taken.next_ready_at = Some(taken.next_ready_at.map_or(at, |t| t.min(at)));
+            }
+            rate.save(tx).await?;
+        }
         remaining -= u32::try_from(queued.len()).unwrap_or(remaining);
         for run in queued {
             let task = match tasks.get(&run.task_id) {
@@ -105,8 +151,8 @@ pub(crate) async fn dequeue(
     for result in changes.apply_many(tx, &moves).await? {
         result?;
     }
-    let runs = starts.into_iter().map(|plan| plan.next).collect();
-    Ok(Dequeued { runs, next_ready_at, turns })
+    taken.runs = starts.into_iter().map(|plan| plan.next).collect();
+    Ok(taken)
 }
 
 /// The start of a queued run's next attempt on `worker`. The first start freezes the run's retry
@@ -136,15 +182,6 @@ pub(crate) fn plan_start(
     next.started_at = run.started_at.or(Some(now));
     let description = format!("Attempt {} started", next.attempt_number);
     Plan::new(run, next, description, ())
-}
-
-/// Slots of a queue not held by a run; unlimited queues have as many as anyone asks for, paused
-/// ones none.
-pub(crate) fn free_slots(queue: &QueueRow) -> u32 {
-    if queue.paused {
-        return 0;
-    }
-    queue.limit().map_or(u32::MAX, |limit| limit.saturating_sub(queue.running))
 }
 
 /// The retry settings of a run whose first attempt has started.

@@ -13,6 +13,8 @@ use stint_store::{Lane, RunRow, Tx};
 use stint_types::QueueId;
 
 use crate::Error;
+use crate::systems::limits::LaneRoom;
+use crate::systems::rates::QueueRate;
 
 /// A lane of a queue: `None` for the runs without a concurrency key.
 pub type LaneKey = Option<String>;
@@ -46,32 +48,81 @@ pub(crate) async fn has_lanes(tx: &mut dyn Tx, queue: &QueueId, max_score: i64) 
     Ok(!tx.queue_lanes(queue, None, max_score, 1).await?.is_empty())
 }
 
+/// Most keys a dequeue reads beyond what it wants when the keys it listed first may start nothing
+/// for their rate limits; see `docs/fair-queue.md`.
+pub(crate) const RATE_LOOKAHEAD: u32 = 1_000;
+
 /// Takes up to `want` ready runs of `task_ids` from a queue with keyed runs, round robin over
-/// its lanes from the one after `last`; and the lane served last by this take.
+/// its lanes from the one after `last`, each lane no more than `room` leaves it and, when the
+/// queue's rate is per key, no more than `rate` allows it; and the lane served last by this take.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn take(
     tx: &mut dyn Tx,
     queue: &QueueId,
     last: Option<LaneKey>,
+    room: &LaneRoom,
+    mut rate: Option<&mut QueueRate>,
     task_ids: &[String],
     max_score: i64,
     want: u32,
 ) -> Result<(Vec<RunRow>, Option<LaneKey>), Error> {
-    let lanes = turn_order(tx, queue, last, max_score, want).await?;
+    // Lanes at their limit are passed over; reading as many more keys as there are full lanes
+    // still finds `want` lanes with room when the queue has them.
+    let extra = u32::try_from(room.full()).unwrap_or(u32::MAX);
+    let first = want.saturating_add(extra);
+    let mut asked = first;
+    let mut listed = turn_order(tx, queue, last.clone(), max_score, asked).await?;
+    // Lanes that may start nothing for their rate are not known before their times are read: while
+    // too few of the keys listed may start runs and there are more, list more keys, up to
+    // `RATE_LOOKAHEAD` more than at first.
+    while let Some(rate) = rate.as_deref_mut() {
+        rate.load(tx, &listed).await?;
+        let keys = listed.iter().filter(|lane| lane.is_some()).count();
+        let open = listed.iter().filter(|lane| lane.is_some() && free(room, Some(rate), lane) > 0).count();
+        let most = first.saturating_add(RATE_LOOKAHEAD);
+        if open >= want as usize || keys < asked as usize || asked >= most {
+            break;
+        }
+        let held = u32::try_from(keys - open).unwrap_or(u32::MAX);
+        asked = asked.saturating_mul(2).max(first.saturating_add(held)).min(most);
+        listed = turn_order(tx, queue, last.clone(), max_score, asked).await?;
+    }
+    let rate = rate.as_deref();
+    let held_back = rate.is_some_and(|rate| listed.iter().any(|lane| room.free(lane) > 0 && rate.allowed(lane) == 0));
+    let mut lanes = listed.clone();
+    lanes.retain(|lane| free(room, rate, lane) > 0);
     // An even share from each lane; when some lanes have less, the lanes that had their share
     // are read again for the whole dequeue, so that a short lane leaves its room to the others.
     let per_lane = share(want, lanes.len());
     let mut taken = Vec::with_capacity(lanes.len());
     for lane in &lanes {
-        taken.push(tx.queue_take(queue, filter(lane), task_ids, max_score, per_lane).await?);
+        let asked = per_lane.min(free(room, rate, lane));
+        taken.push(tx.queue_take(queue, filter(lane), task_ids, max_score, asked).await?);
     }
-    if taken.iter().map(Vec::len).sum::<usize>() < want as usize && per_lane < want {
+    if taken.iter().map(Vec::len).sum::<usize>() < want as usize {
         for (lane, runs) in lanes.iter().zip(taken.iter_mut()) {
-            if runs.len() == per_lane as usize {
-                *runs = tx.queue_take(queue, filter(lane), task_ids, max_score, want).await?;
+            let asked = per_lane.min(free(room, rate, lane));
+            let more = want.min(free(room, rate, lane));
+            if runs.len() == asked as usize && more > asked {
+                *runs = tx.queue_take(queue, filter(lane), task_ids, max_score, more).await?;
             }
         }
     }
-    Ok(interleave(&lanes, taken, want as usize))
+    let (runs, mut served) = interleave(&lanes, taken, want as usize);
+    // A take that came up short with lanes held back by their rate has served every lane it
+    // listed that could start a run: the next one starts after the last lane listed, so that keys
+    // further along are reached even while the first ones wait for their rate.
+    if held_back && runs.len() < want as usize {
+        served = listed.last().cloned();
+    }
+    Ok((runs, served))
+}
+
+/// Runs a lane may start: its free slots, capped by what its rate allows when the queue's rate is
+/// per key.
+fn free(room: &LaneRoom, rate: Option<&QueueRate>, lane: &LaneKey) -> u32 {
+    let slots = room.free(lane);
+    rate.map_or(slots, |rate| slots.min(rate.allowed(lane)))
 }
 
 /// The lanes of the queue in the order they take turns: up to `want` keys with ready runs,

@@ -1,11 +1,12 @@
 //! Queues as the API shows and controls them: listing, pausing and resuming, and overriding a
-//! queue's concurrency limit, as Trigger.dev's queues API does.
+//! queue's concurrency limit, as Trigger.dev's queues API does; and overriding its rate limit.
 
-use stint_store::{EnvironmentRow, LimitOverride, QueueRow, Tx};
+use stint_store::{EnvironmentRow, LimitOverride, QueueRow, RateLimit, RateOverride, Tx};
 use stint_types::{QueueId, Timestamp};
 
 use crate::Error;
 use crate::state::Changes;
+use crate::systems::rates;
 
 /// The highest concurrency limit an override may set, as Trigger.dev allows.
 pub const MAX_LIMIT_OVERRIDE: u32 = 100_000;
@@ -102,6 +103,42 @@ pub(crate) async fn reset_limit(
     if queue.limit_override.is_some() {
         tx.queue_set_override(&queue.id, None).await?;
         queue.limit_override = None;
+        changes.wake.insert(env.id.clone());
+    }
+    view(tx, queue).await
+}
+
+/// Puts `rate` in force instead of the declared rate limit, until it is reset. The lanes keep
+/// their state: a slower rate than before holds their next starts back by at most one of its
+/// periods, a faster one lets them start sooner.
+pub(crate) async fn override_rate(
+    tx: &mut dyn Tx,
+    env: &EnvironmentRow,
+    queue: &QueueRef,
+    rate: RateLimit,
+    now: Timestamp,
+    changes: &mut Changes,
+) -> Result<QueueView, Error> {
+    rates::check(&rate, "rateLimit")?;
+    let mut queue = find(tx, env, queue).await?;
+    let rate_override = Some(RateOverride { rate, at: now });
+    tx.rate_set_override(&queue.id, rate_override).await?;
+    queue.rate_override = rate_override;
+    changes.wake.insert(env.id.clone());
+    view(tx, queue).await
+}
+
+/// Puts the declared rate limit (or none) back in force.
+pub(crate) async fn reset_rate(
+    tx: &mut dyn Tx,
+    env: &EnvironmentRow,
+    queue: &QueueRef,
+    changes: &mut Changes,
+) -> Result<QueueView, Error> {
+    let mut queue = find(tx, env, queue).await?;
+    if queue.rate_override.is_some() {
+        tx.rate_set_override(&queue.id, None).await?;
+        queue.rate_override = None;
         changes.wake.insert(env.id.clone());
     }
     view(tx, queue).await

@@ -1,13 +1,14 @@
 //! Creating runs: trigger and replay.
 
-use stint_store::{EnvironmentRow, QueueRow, RunRow, SnapshotRow, Tx, WorkerRow};
+use stint_store::{EnvironmentRow, QueueRow, RateLimit, RunRow, SnapshotRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
-use crate::systems::dequeue::{free_slots, plan_start};
+use crate::systems::dequeue::plan_start;
+use crate::systems::limits;
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,11 +116,18 @@ pub(crate) async fn trigger(
     let mut queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
     // Handing the run to a waiting worker takes a slot: a limited queue that seems to have one is
     // read again under its lock, so the limit holds across nodes.
-    if free_slots(&queue) > 0 && queue.limit().is_some() {
+    let keyed = params.concurrency_key.as_deref().is_some_and(|key| !key.is_empty());
+    if handoff_room(&queue, keyed) > 0 && limits::is_limited(&queue, None) {
         queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
     }
-    let has_slot = free_slots(&queue) > 0;
-    let taker = if has_slot && !tx.queue_ready(&queue.id, now.millis()).await? { idle(&params.task_id) } else { None };
+    let taker = if handoff_room(&queue, keyed) > 0
+        && !tx.queue_ready(&queue.id, now.millis()).await?
+        && tx.env_limits(&env.id).await?.is_none_or(|env| env.concurrency_limit.is_none() && !env.paused)
+    {
+        idle(&params.task_id)
+    } else {
+        None
+    };
     let id = ids.run(now);
     let run = RunRow {
         id: id.clone(),
@@ -191,6 +199,22 @@ pub(crate) async fn trigger(
     Ok(Triggered { run, cached: false })
 }
 
+/// Slots a new run could take in its queue straight away. A run with a concurrency key in a
+/// limited queue, any run of a rate-limited queue, and any run of a limited or paused environment,
+/// waits for a dequeue instead, which reads those counts (and the rate's state) under their locks
+/// in the one lock order (environment, then queues).
+fn handoff_room(queue: &QueueRow, keyed: bool) -> u32 {
+    if queue.rate().is_some() {
+        return 0;
+    }
+    let room = limits::queue_room(queue);
+    match (keyed, queue.limit()) {
+        (_, None) => room,
+        (false, limit) => room.min(limits::unkeyed_room(queue, limit)),
+        (true, Some(_)) => 0,
+    }
+}
+
 /// The run holding an idempotency key, if the key still applies to it. A key that has passed
 /// its time, or whose run failed or expired, is taken off that run.
 async fn reusable(
@@ -234,34 +258,57 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
     }
 }
 
-/// The environment's queue with this name, created when missing. A declared limit replaces
-/// the stored one; `None` leaves it as it is.
+/// A queue's limits as its tasks declare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Declared {
+    /// Most runs of each concurrency key (and of the runs without one) executing at once.
+    pub(crate) limit: Option<u32>,
+    /// Most runs of all keys together executing at once.
+    pub(crate) combined: Option<u32>,
+    /// Most runs starting per period.
+    pub(crate) rate: Option<RateLimit>,
+}
+
+/// The environment's queue with this name, created when missing. Declared limits replace the
+/// stored ones; `None` leaves them as they are.
 pub(crate) async fn queue_for(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
     env: &EnvironmentRow,
     name: &str,
-    declared_limit: Option<Option<u32>>,
+    declared: Option<Declared>,
 ) -> Result<QueueRow, Error> {
     if let Some(mut queue) = tx.queue_by_name(&env.id, name).await? {
-        if let Some(limit) = declared_limit
-            && queue.concurrency_limit != limit
+        if let Some(declared) = declared
+            && (queue.concurrency_limit, queue.combined_limit) != (declared.limit, declared.combined)
         {
-            tx.queue_set_limit(&queue.id, limit).await?;
-            queue.concurrency_limit = limit;
+            tx.queue_set_limit(&queue.id, declared.limit, declared.combined).await?;
+            queue.concurrency_limit = declared.limit;
+            queue.combined_limit = declared.combined;
+        }
+        if let Some(declared) = declared
+            && queue.rate_limit != declared.rate
+        {
+            tx.rate_set_declared(&queue.id, declared.rate).await?;
+            queue.rate_limit = declared.rate;
         }
         return Ok(queue);
     }
+    let declared = declared.unwrap_or_default();
     let queue = QueueRow {
         id: ids.queue(now),
         env_id: env.id.clone(),
         name: name.to_string(),
-        concurrency_limit: declared_limit.flatten(),
+        concurrency_limit: declared.limit,
         limit_override: None,
+        combined_limit: declared.combined,
         paused: false,
         running: 0,
+        keyed_running: 0,
         created_at: now,
+        rate_limit: declared.rate,
+        rate_override: None,
     };
     match tx.queue_insert(&queue).await {
         Ok(()) => Ok(queue),

@@ -2,12 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use stint_store::{EnvironmentRow, TaskRow, Tx, WorkerRow};
+use stint_store::{EnvironmentRow, RateLimit, TaskRow, Tx, WorkerRow};
 use stint_types::{RetryOptions, Timestamp, names};
 
 use crate::Error;
 use crate::ids::Ids;
-use crate::systems::trigger::queue_for;
+use crate::systems::rates;
+use crate::systems::trigger::{Declared, queue_for};
 
 /// A task as a worker declares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,41 +17,55 @@ pub struct TaskSpec {
     pub id: String,
     /// Its queue; `task/<id>` when absent.
     pub queue: Option<String>,
-    /// The queue's concurrency limit.
+    /// The queue's concurrency limit, which each of its concurrency keys gets.
     pub concurrency_limit: Option<u32>,
+    /// The queue's cap on all its concurrency keys together.
+    pub combined_limit: Option<u32>,
+    /// The queue's rate limit on starts.
+    pub rate_limit: Option<RateLimit>,
     /// Retry settings; Trigger.dev's defaults when absent.
     pub retry: Option<RetryOptions>,
     /// Seconds an attempt may run.
     pub max_duration: Option<u32>,
 }
 
-/// Checks a worker's declarations, stores its tasks and queues, and records the worker.
+/// Checks a worker's declarations, stores its tasks and queues in each of the environments it
+/// serves (one, or several for a worker pool), and records the worker.
 pub(crate) async fn register(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
-    env: &EnvironmentRow,
+    envs: &[EnvironmentRow],
     version: &str,
     tasks: &[TaskSpec],
 ) -> Result<WorkerRow, Error> {
     let limits = check(version, tasks)?;
-    for (queue, limit) in &limits {
-        queue_for(tx, ids, now, env, queue, Some(*limit)).await?;
+    let Some(first) = envs.first() else {
+        return Err(Error::Invalid("a worker must serve at least one environment".into()));
+    };
+    if envs.iter().enumerate().any(|(at, env)| envs[..at].iter().any(|e| e.id == env.id)) {
+        return Err(Error::Invalid("environments must not repeat".into()));
     }
-    for task in tasks {
-        tx.task_upsert(&TaskRow {
-            env_id: env.id.clone(),
-            task_id: task.id.clone(),
-            queue_name: queue_name(task),
-            retry: task.retry.unwrap_or_default(),
-            max_duration: task.max_duration,
-            updated_at: now,
-        })
-        .await?;
+    for env in envs {
+        for (queue, declared) in &limits {
+            queue_for(tx, ids, now, env, queue, Some(*declared)).await?;
+        }
+        for task in tasks {
+            tx.task_upsert(&TaskRow {
+                env_id: env.id.clone(),
+                task_id: task.id.clone(),
+                queue_name: queue_name(task),
+                retry: task.retry.unwrap_or_default(),
+                max_duration: task.max_duration,
+                updated_at: now,
+            })
+            .await?;
+        }
     }
     let worker = WorkerRow {
         id: ids.worker(now),
-        env_id: env.id.clone(),
+        env_id: first.id.clone(),
+        env_ids: envs.iter().map(|env| env.id.clone()).collect(),
         version: version.to_string(),
         task_ids: tasks.iter().map(|t| t.id.clone()).collect(),
         created_at: now,
@@ -65,7 +80,7 @@ fn queue_name(task: &TaskSpec) -> String {
 
 /// Validates the declarations and returns each queue's limit, saying what is wrong if anything
 /// is.
-fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Option<u32>>, Error> {
+fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Declared>, Error> {
     if version.trim().is_empty() || version.len() > 64 {
         return Err(Error::Invalid("version must be 1 to 64 characters".into()));
     }
@@ -73,7 +88,7 @@ fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Option<u32
         return Err(Error::Invalid("a worker must declare at least one task".into()));
     }
     let mut seen = HashSet::new();
-    let mut limits: HashMap<String, Option<u32>> = HashMap::new();
+    let mut limits: HashMap<String, Declared> = HashMap::new();
     for task in tasks {
         names::check_task_id(&task.id).map_err(Error::Invalid)?;
         if !seen.insert(task.id.as_str()) {
@@ -87,14 +102,30 @@ fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Option<u32
         if task.max_duration == Some(0) {
             return Err(Error::Invalid(format!("task '{}': maxDuration must be at least 1 second", task.id)));
         }
+        if let Some(rate) = &task.rate_limit {
+            rates::check(rate, &format!("queue '{queue}': rateLimit"))?;
+        }
+        let declared = Declared { limit: task.concurrency_limit, combined: task.combined_limit, rate: task.rate_limit };
+        if let (Some(limit), Some(combined)) = (declared.limit, declared.combined)
+            && combined < limit
+        {
+            return Err(Error::Invalid(format!(
+                "queue '{queue}': combinedConcurrencyLimit ({combined}) is below concurrencyLimit ({limit})"
+            )));
+        }
         match limits.get(&queue) {
-            Some(limit) if *limit != task.concurrency_limit => {
+            Some(other) if other.rate != declared.rate => {
+                return Err(Error::Invalid(format!(
+                    "queue '{queue}' is declared with different rate limits by different tasks"
+                )));
+            }
+            Some(other) if *other != declared => {
                 return Err(Error::Invalid(format!(
                     "queue '{queue}' is declared with different concurrency limits by different tasks"
                 )));
             }
             _ => {
-                limits.insert(queue, task.concurrency_limit);
+                limits.insert(queue, declared);
             }
         }
     }

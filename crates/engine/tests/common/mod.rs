@@ -30,7 +30,15 @@ pub fn plain_retry(max_attempts: u32) -> RetryOptions {
 }
 
 pub fn task(id: &str) -> TaskSpec {
-    TaskSpec { id: id.into(), queue: None, concurrency_limit: None, retry: Some(plain_retry(3)), max_duration: None }
+    TaskSpec {
+        id: id.into(),
+        queue: None,
+        concurrency_limit: None,
+        combined_limit: None,
+        rate_limit: None,
+        retry: Some(plain_retry(3)),
+        max_duration: None,
+    }
 }
 
 impl Harness {
@@ -82,6 +90,15 @@ impl Harness {
 
     pub async fn dequeue(&self, worker: &WorkerRow, max: u32) -> Vec<RunRow> {
         self.engine.dequeue(worker, max, Duration::ZERO).await.unwrap()
+    }
+
+    /// Waits until `n` dequeues of the prod environment are waiting for runs.
+    pub async fn until_waiting(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.engine.waiting_dequeues(&self.prod) < n {
+            assert!(std::time::Instant::now() < deadline, "no dequeue started waiting");
+            tokio::task::yield_now().await;
+        }
     }
 
     pub async fn run(&self, env: &EnvironmentRow, id: &RunId) -> RunRow {

@@ -163,8 +163,12 @@ mod tests {
         // A server hands a worker only runs of tasks it registered, so this guards against a
         // server that strays; nothing here calls it.
         let api = super::super::api::Api::new("http://127.0.0.1:9", "tr_dev_x").unwrap();
-        let request =
-            stint_protocol::worker::RegisterRequest { version: "0.0.0".into(), sdk_version: None, tasks: Vec::new() };
+        let request = stint_protocol::worker::RegisterRequest {
+            version: "0.0.0".into(),
+            sdk_version: None,
+            tasks: Vec::new(),
+            environments: None,
+        };
         let session = super::super::session::Session::new(api, request);
         let shared = Arc::new(Shared::new(session, std::collections::HashMap::new(), 1, Duration::ZERO));
         let slot = Arc::clone(&shared.slots).try_acquire_owned().unwrap();

@@ -101,7 +101,8 @@ mod tests {
     /// The shared state of a worker whose server is never called.
     fn shared() -> Arc<Shared> {
         let api = Api::new("http://127.0.0.1:9", "tr_dev_x").unwrap();
-        let request = RegisterRequest { version: "0.0.0".into(), sdk_version: None, tasks: Vec::new() };
+        let request =
+            RegisterRequest { version: "0.0.0".into(), sdk_version: None, tasks: Vec::new(), environments: None };
         Arc::new(Shared::new(Session::new(api, request), std::collections::HashMap::new(), 1, Duration::ZERO))
     }
 

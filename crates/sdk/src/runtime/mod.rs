@@ -46,6 +46,8 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) dequeue_wait: Duration,
+    /// The environments a pool worker serves; `secret_key` is then a personal access token.
+    pub(crate) environments: Option<Vec<String>>,
 }
 
 /// What the runtime's tasks share.
@@ -121,6 +123,7 @@ pub(crate) async fn run(
         version: settings.version.clone(),
         sdk_version: Some(format!("stint-sdk {}", env!("CARGO_PKG_VERSION"))),
         tasks: declarations,
+        environments: settings.environments.clone(),
     };
     let mut entries = HashMap::with_capacity(tasks.len());
     for task in tasks {

@@ -1,5 +1,8 @@
 //! The HTTP routes.
 
+pub mod admin;
+pub mod environments;
+pub mod projects;
 pub mod queues;
 pub mod runs;
 pub mod workers;

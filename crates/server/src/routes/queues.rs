@@ -1,5 +1,5 @@
 //! The queues API, as Trigger.dev's: list, retrieve, pause and resume, concurrency override and
-//! reset.
+//! reset; and Stint's rate limit override and reset.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use stint_engine::{QueueRef, QueueView};
 use stint_protocol::queues::{
-    OverrideLimitRequest, PagePosition, PauseAction, PauseQueueRequest, QueueConcurrency, QueueItem, QueueKind,
-    QueueListResponse, QueueRefType, ResetLimitRequest,
+    OverrideLimitRequest, OverrideRateRequest, PagePosition, PauseAction, PauseQueueRequest, QueueConcurrency,
+    QueueItem, QueueKind, QueueListResponse, QueueRate, QueueRefType, ResetLimitRequest, ResetRateRequest,
 };
+use stint_store::RateLimit;
 
 use crate::AppState;
 use crate::auth::Env;
@@ -101,6 +102,28 @@ pub async fn reset_limit(
     Ok(axum::Json(item(&state.engine.reset_queue_limit(&env, reference(queue, request.kind)).await?)))
 }
 
+/// `POST /api/v1/queues/{queue}/rate-limit/override` with `{type?, limit, periodMs, perKey?}`.
+pub async fn override_rate(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(queue): Path<String>,
+    Json(request): Json<OverrideRateRequest>,
+) -> Result<axum::Json<QueueItem>, ApiError> {
+    let queue = reference(queue, request.kind);
+    let rate = RateLimit { limit: request.limit, period_ms: request.period_ms, per_key: request.per_key };
+    Ok(axum::Json(item(&state.engine.override_queue_rate(&env, queue, rate).await?)))
+}
+
+/// `POST /api/v1/queues/{queue}/rate-limit/reset` with `{type?}`.
+pub async fn reset_rate(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(queue): Path<String>,
+    Json(request): Json<ResetRateRequest>,
+) -> Result<axum::Json<QueueItem>, ApiError> {
+    Ok(axum::Json(item(&state.engine.reset_queue_rate(&env, reference(queue, request.kind)).await?)))
+}
+
 fn reference(queue: String, kind: QueueRefType) -> QueueRef {
     match kind {
         QueueRefType::Id => QueueRef::Id(queue),
@@ -132,5 +155,11 @@ fn item(view: &QueueView) -> QueueItem {
             overridden_by: None,
         },
         release_concurrency_on_waitpoint: true,
+        rate_limit: queue.rate().map(|rate| QueueRate {
+            limit: rate.limit,
+            period_ms: rate.period_ms,
+            per_key: rate.per_key,
+            overridden_at: queue.rate_override.map(|o| o.at.to_rfc3339()),
+        }),
     }
 }

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 use stint_engine::{Engine, Idempotency, TriggerParams};
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
-use stint_store::RunListParams;
+use stint_store::{EnvironmentRow, RunListParams};
 use stint_types::{RunId, RunStatus, Timestamp, names};
 
 use crate::AppState;
@@ -222,11 +222,24 @@ pub async fn list(
     Env(env): Env,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<ListRunsResponse>, ApiError> {
-    let mut params = list_params(&query)?;
+    let params = list_params(&query, &LIST_PARAMS)?;
+    list_page(&state, &[env], params).await
+}
+
+/// A page of runs of `envs`, newest first, in `GET /api/v1/runs`'s shape, each run with its
+/// environment.
+pub(crate) async fn list_page(
+    state: &AppState,
+    envs: &[EnvironmentRow],
+    mut params: RunListParams,
+) -> Result<axum::Json<ListRunsResponse>, ApiError> {
     let size = params.limit;
     params.limit = size + 1;
     let backwards = params.before.is_some() && params.after.is_none();
-    let mut runs = state.engine.runs(&env, params.clone()).await?;
+    let mut runs = match envs {
+        [env] => state.engine.runs(env, params.clone()).await?,
+        _ => state.engine.runs_in(envs, params.clone()).await?,
+    };
     let more = runs.len() > size as usize;
     let pagination = if backwards {
         if more {
@@ -243,12 +256,15 @@ pub async fn list(
             previous: runs.first().filter(|_| params.after.is_some()).map(|r| r.id.to_string()),
         }
     };
-    let data = runs.iter().map(|r| present::list_item(r, &env)).collect();
+    let data = runs
+        .iter()
+        .filter_map(|run| envs.iter().find(|env| env.id == run.env_id).map(|env| present::list_item(run, env)))
+        .collect();
     Ok(axum::Json(ListRunsResponse { data, pagination }))
 }
 
 /// Query parameters `GET /api/v1/runs` understands.
-const LIST_PARAMS: [&str; 8] = [
+pub(crate) const LIST_PARAMS: [&str; 8] = [
     "page[size]",
     "page[after]",
     "page[before]",
@@ -259,11 +275,13 @@ const LIST_PARAMS: [&str; 8] = [
     "filter[createdAt][to]",
 ];
 
-fn list_params(query: &HashMap<String, String>) -> Result<RunListParams, ApiError> {
-    if let Some(unknown) = query.keys().find(|k| !LIST_PARAMS.contains(&k.as_str())) {
+/// The filters and page of a run listing, from the query; parameters not in `supported` are a
+/// 400. Parameters this does not read (such as `filter[env]`) are the caller's.
+pub(crate) fn list_params(query: &HashMap<String, String>, supported: &[&str]) -> Result<RunListParams, ApiError> {
+    if let Some(unknown) = query.keys().find(|k| !supported.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
             "Unsupported query parameter '{unknown}'; supported: {}",
-            LIST_PARAMS.join(", ")
+            supported.join(", ")
         )));
     }
     let list = |key: &str| -> Vec<String> {

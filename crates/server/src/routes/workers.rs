@@ -3,18 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use stint_engine::{Completed, HeartbeatVerdict, Outcome, TaskSpec};
 use stint_protocol::worker::{
     AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
     DequeueResponse, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
     RunAction, SnapshotRef,
 };
-use stint_store::WorkerRow;
+use stint_store::{EnvironmentRow, WorkerRow};
 use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, WorkerId};
 
 use crate::AppState;
-use crate::auth::Env;
+use crate::auth::{ACCESS_TOKEN_PREFIX, Env, ProjectAccess, bearer};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::present;
@@ -26,24 +27,96 @@ const MAX_RUNS: u32 = 1_000;
 /// Largest output of one attempt (Trigger.dev's limit).
 const MAX_OUTPUT_BYTES: usize = 10 * 1024 * 1024;
 
+/// Who calls the worker protocol: a worker of one environment with its secret key, or a worker
+/// pool with a personal access token of the project whose environments it serves.
+pub enum Caller {
+    /// A secret key's environment.
+    Env(EnvironmentRow),
+    /// A personal access token's project, with its environments.
+    Project(Vec<EnvironmentRow>),
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        if bearer(&parts.headers).is_some_and(|token| token.starts_with(ACCESS_TOKEN_PREFIX)) {
+            let ProjectAccess(project) = ProjectAccess::from_request_parts(parts, state).await?;
+            let view = state.engine.project(&project.reference).await?;
+            return Ok(Caller::Project(view.environments));
+        }
+        let Env(env) = Env::from_request_parts(parts, state).await?;
+        Ok(Caller::Env(env))
+    }
+}
+
+impl Caller {
+    /// The environments a registration serves: the secret key's, or those named of the token's
+    /// project.
+    fn environments(&self, named: Option<Vec<String>>) -> Result<Vec<EnvironmentRow>, ApiError> {
+        match (self, named) {
+            (Caller::Env(env), None) => Ok(vec![env.clone()]),
+            (Caller::Env(_), Some(_)) => Err(ApiError::invalid(
+                "environments: a worker registering with a secret key serves that key's environment; \
+                 register a worker pool with a personal access token (tr_pat_…)",
+            )),
+            (Caller::Project(_), None) => Err(ApiError::invalid(
+                "environments: a worker registering with a personal access token must name the environments it \
+                 serves, e.g. [\"staging\", \"prod\"]",
+            )),
+            (Caller::Project(envs), Some(named)) => {
+                if named.is_empty() {
+                    return Err(ApiError::invalid("environments: name at least one environment"));
+                }
+                named
+                    .iter()
+                    .map(|slug| {
+                        envs.iter().find(|env| env.kind.slug() == slug).cloned().ok_or_else(|| {
+                            ApiError::invalid(format!(
+                                "environments: '{slug}' is not an environment of the project (dev, staging, prod, \
+                                 preview)"
+                            ))
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The environments the caller reaches.
+    fn reach(&self) -> Vec<EnvironmentRow> {
+        match self {
+            Caller::Env(env) => vec![env.clone()],
+            Caller::Project(envs) => envs.clone(),
+        }
+    }
+}
+
 /// `POST /api/v1/workers/register`.
 pub async fn register(
     State(state): State<Arc<AppState>>,
-    Env(env): Env,
+    caller: Caller,
     Json(request): Json<RegisterRequest>,
 ) -> Result<axum::Json<RegisterResponse>, ApiError> {
+    let envs = caller.environments(request.environments)?;
     let tasks = request
         .tasks
         .into_iter()
         .map(|t| TaskSpec {
             concurrency_limit: t.queue.as_ref().and_then(|q| q.concurrency_limit),
+            combined_limit: t.queue.as_ref().and_then(|q| q.combined_concurrency_limit),
+            rate_limit: t.queue.as_ref().and_then(|q| q.rate_limit).map(|r| stint_store::RateLimit {
+                limit: r.limit,
+                period_ms: r.period_ms,
+                per_key: r.per_key,
+            }),
             queue: t.queue.map(|q| q.name),
             id: t.id,
             retry: t.retry,
             max_duration: t.max_duration,
         })
         .collect();
-    let worker = state.engine.register_worker(&env, request.version, tasks).await?;
+    let worker = state.engine.register_pool(envs, request.version, tasks).await?;
     let interval = state.engine.config().heartbeat_interval();
     Ok(axum::Json(RegisterResponse {
         worker_id: worker.id.to_string(),
@@ -51,19 +124,24 @@ pub async fn register(
     }))
 }
 
-async fn worker(state: &AppState, env: &stint_store::EnvironmentRow, id: &str) -> Result<WorkerRow, ApiError> {
+/// The caller's worker: a secret key reaches the workers of its environment alone, a personal
+/// access token the pools of its project's environments.
+async fn worker(state: &AppState, caller: &Caller, id: &str) -> Result<WorkerRow, ApiError> {
     let id = WorkerId::parse(id).map_err(|_| ApiError::not_found(format!("Worker {id} not found; register again")))?;
-    Ok(state.engine.worker(env, &id).await?)
+    Ok(match caller {
+        Caller::Env(env) => state.engine.worker(env, &id).await?,
+        Caller::Project(envs) => state.engine.pool_worker(envs, &id).await?,
+    })
 }
 
 /// `POST /api/v1/workers/{workerId}/dequeue`.
 pub async fn dequeue(
     State(state): State<Arc<AppState>>,
-    Env(env): Env,
+    caller: Caller,
     Path(id): Path<String>,
     Json(request): Json<DequeueRequest>,
 ) -> Result<axum::Json<DequeueResponse>, ApiError> {
-    let worker = worker(&state, &env, &id).await?;
+    let worker = worker(&state, &caller, &id).await?;
     if !(1..=MAX_RUNS).contains(&request.max_runs) {
         return Err(ApiError::invalid(format!("maxRuns must be between 1 and {MAX_RUNS}")));
     }
@@ -78,10 +156,10 @@ pub async fn dequeue(
 /// dequeue is answered at once and later ones take nothing.
 pub async fn disconnect(
     State(state): State<Arc<AppState>>,
-    Env(env): Env,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let worker = worker(&state, &env, &id).await?;
+    let worker = worker(&state, &caller, &id).await?;
     state.engine.disconnect(&worker).await?;
     Ok(axum::Json(serde_json::json!({"workerId": worker.id.to_string()})))
 }
@@ -89,11 +167,11 @@ pub async fn disconnect(
 /// `POST /api/v1/workers/{workerId}/heartbeat`.
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
-    Env(env): Env,
+    caller: Caller,
     Path(id): Path<String>,
     Json(request): Json<HeartbeatRequest>,
 ) -> Result<axum::Json<HeartbeatResponse>, ApiError> {
-    let worker = worker(&state, &env, &id).await?;
+    let worker = worker(&state, &caller, &id).await?;
     // Entries whose ids do not parse cannot be this worker's: they are told to stop.
     let parsed: Vec<Option<(RunId, SnapshotId)>> = request
         .runs
@@ -122,18 +200,19 @@ pub async fn heartbeat(
 /// `POST /api/v1/workers/{workerId}/complete`.
 pub async fn complete(
     State(state): State<Arc<AppState>>,
-    Env(env): Env,
+    caller: Caller,
     Path(id): Path<String>,
     Json(request): Json<CompleteRequest>,
 ) -> Result<axum::Json<CompleteResponse>, ApiError> {
-    worker(&state, &env, &id).await?;
+    let worker = worker(&state, &caller, &id).await?;
     let mut parsed = Vec::with_capacity(request.completions.len());
     for completion in &request.completions {
         let outcome = completion.outcome().map_err(ApiError::invalid)?;
         let ids = RunId::parse(&completion.run_id).ok().zip(SnapshotId::parse(&completion.snapshot_id).ok());
         parsed.push(ids.map(|(run, snapshot)| (run, snapshot, engine_outcome(outcome))));
     }
-    let completed = state.engine.complete(&env, parsed.iter().flatten().cloned().collect()).await?;
+    let envs: Vec<EnvironmentRow> = caller.reach().into_iter().filter(|env| worker.serves(&env.id)).collect();
+    let completed = state.engine.complete_in(envs, parsed.iter().flatten().cloned().collect()).await?;
     let mut completed = completed.into_iter();
     let results = request
         .completions

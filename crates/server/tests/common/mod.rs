@@ -12,6 +12,8 @@ use stint_types::EnvironmentType;
 
 pub const PROD_KEY: &str = "tr_prod_testkeytestkeytestkey1";
 pub const DEV_KEY: &str = "tr_dev_testkeytestkeytestkey12";
+/// The instance's admin token on test servers.
+pub const ADMIN_TOKEN: &str = "stint_admin_testtokentesttokentesttoken01234";
 
 pub struct TestServer {
     pub base: String,
@@ -32,6 +34,7 @@ impl TestServer {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.initial_keys =
             vec![(EnvironmentType::Production, PROD_KEY.into()), (EnvironmentType::Development, DEV_KEY.into())];
+        config.admin_token = Some(ADMIN_TOKEN.into());
         change(&mut config);
         let server = Server::start(config).await.unwrap();
         let base = format!("http://{}", server.local_addr());
@@ -68,6 +71,10 @@ impl TestServer {
             .header("content-type", content_type)
             .body(body);
         self.send(request).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(format!("{}{path}", self.base)).bearer_auth(key)).await
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {

@@ -14,7 +14,9 @@ macro_rules! run_columns {
 
 mod batch;
 pub(crate) mod leases;
+mod limits;
 mod queues;
+mod rates;
 mod rows;
 mod runs;
 mod tenancy;

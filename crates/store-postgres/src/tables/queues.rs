@@ -1,18 +1,24 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RateLimit, RateOverride, RunRow};
 use stint_types::{EnvId, QueueId};
 
 use crate::codec::{big, big_opt, count, count_opt, get, inserted, map_error, total, ts, ts_opt};
+use crate::tables::rates::period;
 use crate::tables::rows::runs_from_rows;
 use crate::tx::PgTx;
 
 /// Every column of `queues`, in the order [`queue_from_row`] reads them.
 macro_rules! queue_columns {
     () => {
-        "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at"
+        "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at, \
+         combined_limit, keyed_running, rate_limit, rate_period_ms, rate_per_key, rate_override_limit, \
+         rate_override_period_ms, rate_override_per_key, rate_overridden_at"
     };
 }
+
+/// How many columns [`queue_columns!`] names: a column selected after them is at this index.
+const QUEUE_COLUMN_COUNT: usize = 18;
 
 fn queue_from_row(r: &PgRow) -> Result<QueueRow, Error> {
     Ok(QueueRow {
@@ -24,7 +30,22 @@ fn queue_from_row(r: &PgRow) -> Result<QueueRow, Error> {
         paused: get(r, 6)?,
         running: count(r, 7)?,
         created_at: ts(r, 8)?,
+        combined_limit: count_opt(r, 9)?,
+        keyed_running: count(r, 10)?,
+        rate_limit: rate_from_row(r, 11)?,
+        rate_override: rate_from_row(r, 14)?.zip(ts_opt(r, 17)?).map(|(rate, at)| RateOverride { rate, at }),
     })
+}
+
+/// The rate limit in the three columns from `at` (limit, period, per key), if they hold one.
+fn rate_from_row(r: &PgRow, at: usize) -> Result<Option<RateLimit>, Error> {
+    let (Some(limit), Some(period), Some(per_key)) =
+        (count_opt(r, at)?, get::<Option<i64>>(r, at + 1)?, get::<Option<bool>>(r, at + 2)?)
+    else {
+        return Ok(None);
+    };
+    let period_ms = u64::try_from(period).map_err(|_| Error::Corrupt(format!("rate period {period} is negative")))?;
+    Ok(Some(RateLimit { limit, period_ms, per_key }))
 }
 
 #[async_trait]
@@ -56,7 +77,7 @@ impl QueueTable for PgTx<'_> {
         let result = sqlx::query(concat!(
             "INSERT INTO queues (",
             queue_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING"
         ))
         .bind(row.id.as_str())
         .bind(row.env_id.as_str())
@@ -67,6 +88,15 @@ impl QueueTable for PgTx<'_> {
         .bind(row.paused)
         .bind(big(row.running))
         .bind(row.created_at.0)
+        .bind(big_opt(row.combined_limit))
+        .bind(big(row.keyed_running))
+        .bind(big_opt(row.rate_limit.map(|r| r.limit)))
+        .bind(row.rate_limit.map(|r| period(r.period_ms)))
+        .bind(row.rate_limit.map(|r| r.per_key))
+        .bind(big_opt(row.rate_override.map(|o| o.rate.limit)))
+        .bind(row.rate_override.map(|o| period(o.rate.period_ms)))
+        .bind(row.rate_override.map(|o| o.rate.per_key))
+        .bind(row.rate_override.map(|o| o.at.0))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -116,9 +146,10 @@ impl QueueTable for PgTx<'_> {
         total(&row, 0)
     }
 
-    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error> {
-        sqlx::query("UPDATE queues SET concurrency_limit = $1 WHERE id = $2")
+    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>, combined: Option<u32>) -> Result<(), Error> {
+        sqlx::query("UPDATE queues SET concurrency_limit = $1, combined_limit = $2 WHERE id = $3")
             .bind(big_opt(limit))
+            .bind(big_opt(combined))
             .bind(id.as_str())
             .execute(&mut *self.connection)
             .await
@@ -147,14 +178,18 @@ impl QueueTable for PgTx<'_> {
             .map_err(map_error)
     }
 
-    async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE queues SET running = GREATEST(0, running + $1) WHERE id = $2")
-            .bind(delta)
-            .bind(id.as_str())
-            .execute(&mut *self.connection)
-            .await
-            .map(drop)
-            .map_err(map_error)
+    async fn queue_add_running(&mut self, id: &QueueId, delta: i64, keyed_delta: i64) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE queues SET running = GREATEST(0, running + $1), keyed_running = GREATEST(0, keyed_running + $2) \
+             WHERE id = $3",
+        )
+        .bind(delta)
+        .bind(keyed_delta)
+        .bind(id.as_str())
+        .execute(&mut *self.connection)
+        .await
+        .map(drop)
+        .map_err(map_error)
     }
 
     async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error> {
@@ -178,7 +213,9 @@ impl QueueTable for PgTx<'_> {
         .fetch_all(&mut *self.connection)
         .await
         .map_err(map_error)?;
-        rows.iter().map(|r| Ok(QueueHead { queue: queue_from_row(r)?, head_score: get(r, 9)? })).collect()
+        rows.iter()
+            .map(|r| Ok(QueueHead { queue: queue_from_row(r)?, head_score: get(r, QUEUE_COLUMN_COUNT)? }))
+            .collect()
     }
 
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error> {

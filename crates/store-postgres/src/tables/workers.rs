@@ -50,7 +50,7 @@ impl WorkerTable for PgTx<'_> {
 
     async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error> {
         let result = sqlx::query(
-            "INSERT INTO workers (id, env_id, version, task_ids, created_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO workers (id, env_id, version, task_ids, created_at, env_ids) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT DO NOTHING",
         )
         .bind(row.id.as_str())
@@ -58,6 +58,7 @@ impl WorkerTable for PgTx<'_> {
         .bind(&row.version)
         .bind(to_json(&row.task_ids))
         .bind(row.created_at.0)
+        .bind(pool_json(row))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -65,20 +66,36 @@ impl WorkerTable for PgTx<'_> {
     }
 
     async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error> {
-        let row = sqlx::query("SELECT env_id, version, task_ids, created_at FROM workers WHERE id = $1")
+        let row = sqlx::query("SELECT env_id, version, task_ids, created_at, env_ids FROM workers WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *self.connection)
             .await
             .map_err(map_error)?;
         row.map(|r| {
+            let env_id = EnvId::from_stored(get(&r, 0)?);
             Ok(WorkerRow {
                 id: id.clone(),
-                env_id: EnvId::from_stored(get(&r, 0)?),
+                env_ids: pool_from_json(&env_id, get::<Option<String>>(&r, 4)?.as_deref())?,
+                env_id,
                 version: get(&r, 1)?,
                 task_ids: from_json(&get::<String>(&r, 2)?)?,
                 created_at: ts(&r, 3)?,
             })
         })
         .transpose()
+    }
+}
+
+/// The environments of a worker pool as stored: `NULL` for a worker of one environment.
+fn pool_json(row: &WorkerRow) -> Option<String> {
+    (row.env_ids.len() > 1 || row.env_ids.first() != Some(&row.env_id))
+        .then(|| to_json(&row.env_ids.iter().map(|e| e.as_str()).collect::<Vec<_>>()))
+}
+
+/// The environments a stored worker serves.
+fn pool_from_json(env_id: &EnvId, stored: Option<&str>) -> Result<Vec<EnvId>, Error> {
+    match stored {
+        None => Ok(vec![env_id.clone()]),
+        Some(text) => Ok(from_json::<Vec<String>>(text)?.into_iter().map(EnvId::from_stored).collect()),
     }
 }

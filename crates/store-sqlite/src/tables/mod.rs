@@ -1,7 +1,9 @@
 //! The table traits of `stint-store`, implemented on SQLite.
 
 mod leases;
+mod limits;
 mod queues;
+mod rates;
 pub(crate) mod runs;
 mod tenancy;
 mod workers;

@@ -1,15 +1,20 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params, params_from_iter};
-use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RunRow};
+use stint_store::{Error, Lane, LimitOverride, QueueHead, QueueRow, QueueTable, RateLimit, RateOverride, RunRow};
 use stint_types::{EnvId, QueueId, Timestamp};
 
 use crate::codec::{count, map_error, total};
+use crate::tables::rates::period;
 use crate::tables::runs::{RUN_COLUMNS, run_from_row};
 use crate::tx::{SqliteTx, placeholders};
 
 /// Every column of `queues`, in the order [`queue_from_row`] reads them.
-const QUEUE_COLUMNS: &str =
-    "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at";
+const QUEUE_COLUMNS: &str = "id, env_id, name, concurrency_limit, limit_override, limit_overridden_at, paused, running, created_at, \
+     combined_limit, keyed_running, rate_limit, rate_period_ms, rate_per_key, rate_override_limit, \
+     rate_override_period_ms, rate_override_per_key, rate_overridden_at";
+
+/// How many columns [`QUEUE_COLUMNS`] names: a column selected after them is at this index.
+const QUEUE_COLUMN_COUNT: usize = 18;
 
 /// A queue from a row selected with [`QUEUE_COLUMNS`].
 fn queue_from_row(r: &Row<'_>) -> Result<QueueRow, Error> {
@@ -26,7 +31,23 @@ fn queue_from_row(r: &Row<'_>) -> Result<QueueRow, Error> {
         paused: r.get(6).map_err(map_error)?,
         running: count(r.get(7).map_err(map_error)?)?,
         created_at: Timestamp(r.get(8).map_err(map_error)?),
+        combined_limit: r.get::<_, Option<i64>>(9).map_err(map_error)?.map(count).transpose()?,
+        keyed_running: count(r.get(10).map_err(map_error)?)?,
+        rate_limit: rate_from_row(r, 11)?,
+        rate_override: rate_from_row(r, 14)?
+            .zip(r.get::<_, Option<i64>>(17).map_err(map_error)?)
+            .map(|(rate, at)| RateOverride { rate, at: Timestamp(at) }),
     })
+}
+
+/// The rate limit in the three columns from `at` (limit, period, per key), if they hold one.
+fn rate_from_row(r: &Row<'_>, at: usize) -> Result<Option<RateLimit>, Error> {
+    let limit: Option<i64> = r.get(at).map_err(map_error)?;
+    let period: Option<i64> = r.get(at + 1).map_err(map_error)?;
+    let per_key: Option<bool> = r.get(at + 2).map_err(map_error)?;
+    let (Some(limit), Some(period), Some(per_key)) = (limit, period, per_key) else { return Ok(None) };
+    let period_ms = u64::try_from(period).map_err(|_| Error::Corrupt(format!("rate period {period} is negative")))?;
+    Ok(Some(RateLimit { limit: count(limit)?, period_ms, per_key }))
 }
 
 #[async_trait]
@@ -44,7 +65,9 @@ impl QueueTable for SqliteTx<'_> {
     }
 
     async fn queue_insert(&mut self, row: &QueueRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = format!(
+            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -57,7 +80,16 @@ impl QueueTable for SqliteTx<'_> {
                     row.limit_override.map(|o| o.at.0),
                     row.paused,
                     row.running,
-                    row.created_at.0
+                    row.created_at.0,
+                    row.combined_limit,
+                    row.keyed_running,
+                    row.rate_limit.map(|r| r.limit),
+                    row.rate_limit.map(|r| period(r.period_ms)),
+                    row.rate_limit.map(|r| r.per_key),
+                    row.rate_override.map(|o| o.rate.limit),
+                    row.rate_override.map(|o| period(o.rate.period_ms)),
+                    row.rate_override.map(|o| o.rate.per_key),
+                    row.rate_override.map(|o| o.at.0)
                 ])
             })
             .map(drop)
@@ -102,10 +134,10 @@ impl QueueTable for SqliteTx<'_> {
             .and_then(total)
     }
 
-    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>) -> Result<(), Error> {
+    async fn queue_set_limit(&mut self, id: &QueueId, limit: Option<u32>, combined: Option<u32>) -> Result<(), Error> {
         self.connection
-            .prepare_cached("UPDATE queues SET concurrency_limit = ? WHERE id = ?")
-            .and_then(|mut s| s.execute(params![limit, id.as_str()]))
+            .prepare_cached("UPDATE queues SET concurrency_limit = ?, combined_limit = ? WHERE id = ?")
+            .and_then(|mut s| s.execute(params![limit, combined, id.as_str()]))
             .map(drop)
             .map_err(map_error)
     }
@@ -126,10 +158,12 @@ impl QueueTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
-    async fn queue_add_running(&mut self, id: &QueueId, delta: i64) -> Result<(), Error> {
+    async fn queue_add_running(&mut self, id: &QueueId, delta: i64, keyed_delta: i64) -> Result<(), Error> {
         self.connection
-            .prepare_cached("UPDATE queues SET running = max(0, running + ?) WHERE id = ?")
-            .and_then(|mut s| s.execute(params![delta, id.as_str()]))
+            .prepare_cached(
+                "UPDATE queues SET running = max(0, running + ?), keyed_running = max(0, keyed_running + ?) WHERE id = ?",
+            )
+            .and_then(|mut s| s.execute(params![delta, keyed_delta, id.as_str()]))
             .map(drop)
             .map_err(map_error)
     }
@@ -154,7 +188,10 @@ impl QueueTable for SqliteTx<'_> {
         let mut rows = statement.query(params_from_iter(params)).map_err(map_error)?;
         let mut heads = Vec::new();
         while let Some(row) = rows.next().map_err(map_error)? {
-            heads.push(QueueHead { queue: queue_from_row(row)?, head_score: row.get(9).map_err(map_error)? });
+            heads.push(QueueHead {
+                queue: queue_from_row(row)?,
+                head_score: row.get(QUEUE_COLUMN_COUNT).map_err(map_error)?,
+            });
         }
         Ok(heads)
     }

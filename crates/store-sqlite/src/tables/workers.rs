@@ -63,14 +63,17 @@ impl WorkerTable for SqliteTx<'_> {
 
     async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error> {
         self.connection
-            .prepare_cached("INSERT INTO workers (id, env_id, version, task_ids, created_at) VALUES (?, ?, ?, ?, ?)")
+            .prepare_cached(
+                "INSERT INTO workers (id, env_id, version, task_ids, created_at, env_ids) VALUES (?, ?, ?, ?, ?, ?)",
+            )
             .and_then(|mut s| {
                 s.execute(params![
                     row.id.as_str(),
                     row.env_id.as_str(),
                     row.version,
                     to_json(&row.task_ids),
-                    row.created_at.0
+                    row.created_at.0,
+                    pool_json(row)
                 ])
             })
             .map(drop)
@@ -80,23 +83,45 @@ impl WorkerTable for SqliteTx<'_> {
     async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error> {
         let row = self
             .connection
-            .prepare_cached("SELECT env_id, version, task_ids, created_at FROM workers WHERE id = ?")
+            .prepare_cached("SELECT env_id, version, task_ids, created_at, env_ids FROM workers WHERE id = ?")
             .and_then(|mut s| {
                 s.query_row([id.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
                 })
                 .optional()
             })
             .map_err(map_error)?;
-        row.map(|(env_id, version, task_ids, created_at)| {
+        row.map(|(env_id, version, task_ids, created_at, env_ids)| {
+            let env_id = EnvId::from_stored(env_id);
             Ok(WorkerRow {
                 id: id.clone(),
-                env_id: EnvId::from_stored(env_id),
+                env_ids: pool_from_json(&env_id, env_ids.as_deref())?,
+                env_id,
                 version,
                 task_ids: from_json(&task_ids)?,
                 created_at: Timestamp(created_at),
             })
         })
         .transpose()
+    }
+}
+
+/// The environments of a worker pool as stored: `NULL` for a worker of one environment.
+fn pool_json(row: &WorkerRow) -> Option<String> {
+    (row.env_ids.len() > 1 || row.env_ids.first() != Some(&row.env_id))
+        .then(|| to_json(&row.env_ids.iter().map(|e| e.as_str()).collect::<Vec<_>>()))
+}
+
+/// The environments a stored worker serves.
+fn pool_from_json(env_id: &EnvId, stored: Option<&str>) -> Result<Vec<EnvId>, Error> {
+    match stored {
+        None => Ok(vec![env_id.clone()]),
+        Some(text) => Ok(from_json::<Vec<String>>(text)?.into_iter().map(EnvId::from_stored).collect()),
     }
 }

@@ -1,0 +1,22 @@
+-- Environment limits (Trigger.dev's environment concurrency limit and burst factor) and pausing.
+ALTER TABLE environments
+    ADD COLUMN concurrency_limit BIGINT,
+    ADD COLUMN burst_factor DOUBLE PRECISION NOT NULL DEFAULT 2.0,
+    ADD COLUMN paused BOOLEAN NOT NULL DEFAULT false;
+-- A queue's limit applies to each concurrency key; combined_limit caps all keys together.
+ALTER TABLE queues
+    ADD COLUMN combined_limit BIGINT,
+    ADD COLUMN keyed_running BIGINT NOT NULL DEFAULT 0;
+-- Running runs of each concurrency key of a queue; a row only while the key has one.
+CREATE TABLE lane_slots (
+    queue_id TEXT COLLATE "C" NOT NULL,
+    concurrency_key TEXT NOT NULL,
+    running BIGINT NOT NULL,
+    PRIMARY KEY (queue_id, concurrency_key)
+);
+-- Runs hold a slot exactly while they have a heartbeat deadline.
+INSERT INTO lane_slots (queue_id, concurrency_key, running)
+    SELECT queue_id, concurrency_key, COUNT(*) FROM runs
+    WHERE concurrency_key IS NOT NULL AND heartbeat_deadline IS NOT NULL
+    GROUP BY queue_id, concurrency_key;
+UPDATE queues SET keyed_running = COALESCE((SELECT SUM(running) FROM lane_slots WHERE lane_slots.queue_id = queues.id), 0);

@@ -1,0 +1,18 @@
+-- Rate limits on queue starts: the one the tasks declare and one set through the API.
+ALTER TABLE queues ADD COLUMN rate_limit INTEGER;
+ALTER TABLE queues ADD COLUMN rate_period_ms INTEGER;
+ALTER TABLE queues ADD COLUMN rate_per_key INTEGER;
+ALTER TABLE queues ADD COLUMN rate_override_limit INTEGER;
+ALTER TABLE queues ADD COLUMN rate_override_period_ms INTEGER;
+ALTER TABLE queues ADD COLUMN rate_override_per_key INTEGER;
+ALTER TABLE queues ADD COLUMN rate_overridden_at INTEGER;
+-- The GCRA state of each lane of a rate-limited queue: its theoretical arrival time in µs.
+-- concurrency_key '' is the whole queue (a rate not per key) or its runs without a key (per key);
+-- real keys are never empty. A row whose time has passed means what no row means, and is pruned.
+CREATE TABLE rate_slots (
+    queue_id TEXT NOT NULL,
+    concurrency_key TEXT NOT NULL,
+    tat_us INTEGER NOT NULL,
+    PRIMARY KEY (queue_id, concurrency_key)
+) WITHOUT ROWID;
+CREATE INDEX rate_slots_by_time ON rate_slots (queue_id, tat_us);
