@@ -117,18 +117,23 @@ impl BenchServer {
 }
 
 impl BenchServer {
-    /// Runs not yet finished (queued or executing), counted up to 100.
+    /// Runs not yet finished (queued or executing) in the environments the bench triggers in,
+    /// counted up to 100 each.
     pub async fn unfinished(&self) -> anyhow::Result<usize> {
-        let page: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/runs", self.url))
-            .query(&[("filter[status]", "QUEUED,EXECUTING"), ("page[size]", "100")])
-            .bearer_auth(KEY)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok(page["data"].as_array().map_or(0, Vec::len))
+        let mut unfinished = 0;
+        for key in [KEY, STAGING_KEY] {
+            let page: serde_json::Value = reqwest::Client::new()
+                .get(format!("{}/api/v1/runs", self.url))
+                .query(&[("filter[status]", "QUEUED,EXECUTING"), ("page[size]", "100")])
+                .bearer_auth(key)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            unfinished += page["data"].as_array().map_or(0, Vec::len);
+        }
+        Ok(unfinished)
     }
 
     /// Runs waiting in `task`'s queue of the environment of `key`, from

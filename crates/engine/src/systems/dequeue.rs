@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use stint_store::{Lane, RunRow, TaskRow, Tx, WorkerRow};
+use stint_store::{Lane, QueueRow, RunRow, TaskRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, QueueId, RetryOptions, RunStatus, Timestamp};
 
 use crate::Error;
@@ -42,27 +42,70 @@ pub(crate) async fn dequeue(
     max_runs: u32,
     changes: &mut Changes,
 ) -> Result<Dequeued, Error> {
-    let (ids, now, config) = (&ctx.ids, ctx.now, &ctx.config);
-    let mut taken = Dequeued { runs: Vec::new(), next_ready_at: None, turns: Vec::new() };
-    // The environment is locked before its queues when it is limited: the one lock order.
-    let Some(env) = limits::env_room(tx, &worker.env_id).await? else { return Ok(taken) };
-    if env.free == 0 {
-        return Ok(taken);
+    let ready = look(tx, ctx, worker).await?;
+    take(tx, ctx, rotation, worker, ready, max_runs, changes).await
+}
+
+/// What an environment has ready for a worker: its room, and its queues holding ready runs of
+/// the worker's tasks, oldest head first.
+pub(crate) struct Ready {
+    env: Option<limits::EnvRoom>,
+    queues: Vec<(i64, QueueRow)>,
+    next_ready_at: Option<Timestamp>,
+}
+
+impl Ready {
+    /// Whether a take could start anything.
+    pub(crate) fn has_work(&self) -> bool {
+        self.env.is_some_and(|env| env.free > 0) && !self.queues.is_empty()
     }
-    let heads = tx.queue_heads(&worker.env_id, &worker.task_ids).await?;
-    let mut ready = Vec::new();
-    for head in heads {
+
+    /// The earliest time a run that is not ready yet becomes ready.
+    pub(crate) fn next_ready_at(&self) -> Option<Timestamp> {
+        self.next_ready_at
+    }
+}
+
+/// Looks at the worker's environment (`worker.env_id`): its room, read under its lock when it is
+/// limited — environments are locked before their queues, the one lock order — and its queues
+/// with ready runs of the worker's tasks.
+pub(crate) async fn look(tx: &mut dyn Tx, ctx: &Ctx, worker: &WorkerRow) -> Result<Ready, Error> {
+    let now = ctx.now;
+    let mut ready = Ready { env: None, queues: Vec::new(), next_ready_at: None };
+    let Some(env) = limits::env_room(tx, &worker.env_id).await? else { return Ok(ready) };
+    ready.env = Some(env);
+    if env.free == 0 {
+        return Ok(ready);
+    }
+    for head in tx.queue_heads(&worker.env_id, &worker.task_ids).await? {
         if limits::queue_room(&head.queue) == 0 {
             continue;
         }
         if head.head_score > now.millis() {
             let at = Timestamp(head.head_score);
-            taken.next_ready_at = Some(taken.next_ready_at.map_or(at, |t| t.min(at)));
+            ready.next_ready_at = Some(ready.next_ready_at.map_or(at, |t| t.min(at)));
             continue;
         }
-        ready.push((head.head_score, head.queue));
+        ready.queues.push((head.head_score, head.queue));
     }
-    ready.sort_by(|(a, qa), (b, qb)| (a, &qa.id).cmp(&(b, &qb.id)));
+    ready.queues.sort_by(|(a, qa), (b, qb)| (a, &qa.id).cmp(&(b, &qb.id)));
+    Ok(ready)
+}
+
+/// Takes up to `max_runs` runs from what [`look`] found ready and starts their attempts.
+pub(crate) async fn take(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    rotation: &Rotation,
+    worker: &WorkerRow,
+    ready: Ready,
+    max_runs: u32,
+    changes: &mut Changes,
+) -> Result<Dequeued, Error> {
+    let (ids, now, config) = (&ctx.ids, ctx.now, &ctx.config);
+    let mut taken = Dequeued { runs: Vec::new(), next_ready_at: ready.next_ready_at, turns: Vec::new() };
+    let Some(env) = ready.env else { return Ok(taken) };
+    let ready = ready.queues;
 
     // Limited queues are read again under their locks: another node may have taken slots since
     // the heads were read, and limits must hold across nodes. The locks are taken in queue id

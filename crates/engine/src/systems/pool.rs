@@ -68,9 +68,11 @@ pub(crate) struct PoolDequeued {
 
 /// Takes up to `max_runs` ready runs for a pool worker from its environments in turn.
 ///
-/// Environments are visited in id order — the order limited environments and their queues are
-/// locked — with the share the turn order gives each; then the environments that filled their
-/// share are read again, in the same order, for what the others left.
+/// Every environment is looked at first, in id order — limited environments are locked before
+/// any queue, the one lock order — and the runs asked for are split between those with ready
+/// runs, by the turn order. Then each takes its share, in id order. An environment with fewer
+/// ready runs than its share leaves the rest of this dequeue unused: the worker asks again for its
+/// free slots at once.
 pub(crate) async fn dequeue(
     tx: &mut dyn Tx,
     ctx: &Ctx,
@@ -80,36 +82,34 @@ pub(crate) async fn dequeue(
     max_runs: u32,
     changes: &mut Changes,
 ) -> Result<PoolDequeued, Error> {
-    let order = turn_order(&worker.env_ids, previous);
-    let share: HashMap<EnvId, u32> = order.iter().cloned().zip(shares(max_runs, order.len())).collect();
     let mut by_id = worker.env_ids.clone();
     by_id.sort();
-    let mut runs: HashMap<EnvId, Vec<RunRow>> = HashMap::new();
-    let mut taken = Dequeued { runs: Vec::new(), next_ready_at: None, turns: Vec::new() };
-    let mut left = max_runs;
-    for pass in 0..2 {
-        for env in &by_id {
-            let want = if pass == 0 { share[env] } else { left };
-            if want == 0 || (pass == 1 && runs.get(env).map_or(0, Vec::len) < share[env] as usize) {
-                continue;
-            }
-            let member = WorkerRow { env_id: env.clone(), ..worker.clone() };
-            let got = dequeue::dequeue(tx, ctx, rotation, &member, want, changes).await?;
-            // The next call must see this one's slots taken, in the same transaction.
-            changes.flush(tx).await?;
-            left -= u32::try_from(got.runs.len()).unwrap_or(left);
-            if pass == 0 {
-                taken.next_ready_at = [taken.next_ready_at, got.next_ready_at].into_iter().flatten().min();
-            }
-            taken.turns.extend(got.turns);
-            runs.entry(env.clone()).or_default().extend(got.runs);
-        }
-        if left == 0 {
-            break;
-        }
+    let mut ready = Vec::with_capacity(by_id.len());
+    for env in &by_id {
+        let member = WorkerRow { env_id: env.clone(), ..worker.clone() };
+        let found = dequeue::look(tx, ctx, &member).await?;
+        ready.push((member, found));
     }
-    taken.runs = interleave(&order, runs);
-    let first = (!taken.runs.is_empty()).then(|| order[0].clone());
+    let with_work: Vec<EnvId> = turn_order(&worker.env_ids, previous)
+        .into_iter()
+        .filter(|env| ready.iter().any(|(member, found)| &member.env_id == env && found.has_work()))
+        .collect();
+    let share: HashMap<EnvId, u32> = with_work.iter().cloned().zip(shares(max_runs, with_work.len())).collect();
+    let mut taken = Dequeued { runs: Vec::new(), next_ready_at: None, turns: Vec::new() };
+    let mut runs: HashMap<EnvId, Vec<RunRow>> = HashMap::new();
+    for (member, found) in ready {
+        taken.next_ready_at = [taken.next_ready_at, found.next_ready_at()].into_iter().flatten().min();
+        let want = share.get(&member.env_id).copied().unwrap_or(0);
+        if want == 0 {
+            continue;
+        }
+        let got = dequeue::take(tx, ctx, rotation, &member, found, want, changes).await?;
+        taken.next_ready_at = [taken.next_ready_at, got.next_ready_at].into_iter().flatten().min();
+        taken.turns.extend(got.turns);
+        runs.insert(member.env_id, got.runs);
+    }
+    taken.runs = interleave(&with_work, runs);
+    let first = with_work.first().filter(|_| !taken.runs.is_empty()).cloned();
     Ok(PoolDequeued { taken, first })
 }
 
