@@ -163,3 +163,23 @@ async fn environment_limits_are_checked() {
     let usage = h.engine.environment_limits(&h.prod.id).await.unwrap();
     assert_eq!(usage.limits, EnvLimits::default(), "nothing refused was stored");
 }
+
+#[tokio::test]
+async fn per_key_and_base_limits_hold_together_across_queues() {
+    let h = Harness::new().await;
+    let throttled = TaskSpec { queue: Some("throttled".into()), ..limited("throttled", 2) };
+    let worker = h.worker(&h.prod, vec![throttled, task("sleep")]).await;
+    set_env(&h, Some(4), 100.0, false).await;
+    for _ in 0..8 {
+        trigger_keyed(&h, "throttled", Some("k1"), 1).await;
+        trigger_keyed(&h, "throttled", Some("k2"), 1).await;
+        trigger_keyed(&h, "throttled", None, 1).await;
+        trigger_keyed(&h, "sleep", None, 2).await;
+    }
+    let taken = h.dequeue(&worker, 20).await;
+    let sleep = taken.iter().filter(|r| r.task_id == "sleep").count();
+    let throttled: Vec<RunRow> = taken.iter().filter(|r| r.task_id == "throttled").cloned().collect();
+    assert_eq!(sleep, 4, "the base limit caps a queue without a limit of its own");
+    assert_eq!(per_key(&throttled), HashMap::from([("k1".into(), 2), ("k2".into(), 2), ("-".into(), 2)]));
+    assert!(h.dequeue(&worker, 20).await.is_empty());
+}
