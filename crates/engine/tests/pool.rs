@@ -143,3 +143,83 @@ async fn a_pool_names_each_environment_once() {
     let refused = h.engine.register_pool(twice, "1".into(), vec![task("t")]).await.unwrap_err();
     assert!(matches!(refused, Error::Invalid(_)), "{refused:?}");
 }
+
+/// A small seeded generator, so the generated cases are the same on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Generated pools: two or three environments with generated limits, a queue limit per key and
+/// keyed and unkeyed backlogs, drained by generated dequeue sizes and completions. After every
+/// dequeue (over a thousand in all) no environment runs more than its limit × burst factor, no key
+/// of a queue more than its limit, a dequeue takes something whenever nothing is executing, and
+/// every run starts once.
+#[tokio::test]
+async fn over_generated_pools_no_limit_is_exceeded_and_every_run_starts_once() {
+    let mut random = Seeded(0x9e37_79b9);
+    let mut steps = 0;
+    for case in 0..36 {
+        let h = Harness::new().await;
+        let all = h.engine.environments().await.unwrap();
+        let envs: Vec<EnvironmentRow> = all.into_iter().take(2 + random.below(2) as usize).collect();
+        let limit = 1 + random.below(4) as u32;
+        let spec = stint_engine::TaskSpec { concurrency_limit: Some(limit), ..task("t") };
+        let worker = h.engine.register_pool(envs.clone(), "1".into(), vec![spec]).await.unwrap();
+        let mut caps = HashMap::new();
+        let mut total = 0;
+        for env in &envs {
+            let env_limit = (random.below(2) == 0).then(|| 1 + random.below(6) as u32);
+            let burst_factor = 1.0 + random.below(3) as f64 / 2.0;
+            let limits = EnvLimits { concurrency_limit: env_limit, burst_factor, paused: false };
+            h.engine.set_environment_limits(&env.id, limits).await.unwrap();
+            let cap = env_limit.map_or(usize::MAX, |l| (f64::from(l) * burst_factor) as usize);
+            caps.insert(env.id.clone(), (cap, env_limit.map_or(limit, |base| base.min(limit)) as usize));
+            for lane in 0..1 + random.below(3) {
+                let key = (lane > 0).then(|| format!("k{lane}"));
+                for _ in 0..random.below(25) {
+                    let params = TriggerParams { concurrency_key: key.clone(), ..TriggerParams::new("t", "1") };
+                    h.engine.trigger(env, params).await.unwrap();
+                    total += 1;
+                }
+            }
+        }
+        let mut executing: Vec<RunRow> = Vec::new();
+        let mut started = std::collections::HashSet::new();
+        while started.len() < total || !executing.is_empty() {
+            let want = 1 + random.below(12) as u32;
+            let taken = h.dequeue(&worker, want).await;
+            steps += 1;
+            assert!(!taken.is_empty() || !executing.is_empty(), "case {case}: runs are left but none was taken");
+            for run in taken {
+                assert!(started.insert(run.id.clone()), "case {case}: {} started twice", run.id);
+                executing.push(run);
+            }
+            for env in &envs {
+                let (cap, lane_cap) = caps[&env.id];
+                let mine: Vec<&RunRow> = executing.iter().filter(|r| r.env_id == env.id).collect();
+                assert!(mine.len() <= cap, "case {case}: {} runs {}, cap {cap}", env.id, mine.len());
+                let mut lanes: HashMap<Option<String>, usize> = HashMap::new();
+                for run in mine {
+                    *lanes.entry(run.concurrency_key.clone()).or_default() += 1;
+                }
+                let busiest = lanes.values().copied().max().unwrap_or(0);
+                assert!(busiest <= lane_cap, "case {case}: a lane of {} runs {busiest}, limit {lane_cap}", env.id);
+            }
+            for _ in 0..random.below(executing.len() as u64 + 1) {
+                let at = random.below(executing.len() as u64) as usize;
+                let run = executing.swap_remove(at);
+                let env = envs.iter().find(|e| e.id == run.env_id).unwrap();
+                h.succeed(env, &run, "1").await;
+            }
+        }
+        assert_eq!(started.len(), total);
+    }
+    assert!(steps > 1_000, "{steps} dequeues");
+}
