@@ -8,7 +8,7 @@ use serde_json::json;
 use stint_testkit::Api;
 use stint_testkit::ledger;
 use stint_testkit::postgres::TestDatabase;
-use stint_testkit::process::{Backend, PROD_KEY, ServerProcess, WorkerProcess};
+use stint_testkit::process::{ADMIN_TOKEN, Backend, PROD_KEY, ServerProcess, WorkerProcess};
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// What a node's log says when it takes the maintenance lease.
@@ -167,4 +167,48 @@ async fn fifty_triggers_with_one_key_across_three_nodes_make_one_run() {
         ids.insert(call.await.unwrap().expect("every trigger is answered 200"));
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_and_per_key_limits_hold_across_nodes() {
+    let cluster = Cluster::start(2);
+    let admin = Api::new(&cluster.nodes[0].url(), ADMIN_TOKEN);
+    let projects = admin.get("/api/v1/admin/projects").await.unwrap();
+    let reference = projects["data"][0]["ref"].as_str().unwrap().to_string();
+    // prod: at most 3 runs at once; `throttled` allows 2 per concurrency key.
+    let limits = reqwest::Client::new()
+        .patch(format!("{}/api/v1/admin/projects/{reference}/environments/prod", cluster.nodes[1].url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"concurrencyLimit": 3, "burstFactor": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(limits.status().is_success(), "{}", limits.text().await.unwrap());
+    let _workers = [cluster.worker(0, 10), cluster.worker(1, 10)];
+    let apis = [cluster.api(0), cluster.api(1)];
+    let probe = apis[0].trigger("noop", json!(null)).await.unwrap();
+    apis[0].wait_finished(&probe, LIMIT).await;
+    let mut key_of = HashMap::new();
+    for n in 0..40 {
+        let key = if n % 2 == 0 { "k1" } else { "k2" };
+        let body = json!({"payload": {"ms": 20}, "options": {"concurrencyKey": key}});
+        key_of.insert(apis[n % 2].trigger_with("throttled", body).await.unwrap(), key);
+    }
+    for id in key_of.keys() {
+        let run = apis[0].wait_finished(id, LIMIT).await;
+        assert_eq!(run["status"], json!("COMPLETED"), "{run}");
+    }
+    let most = |of: &dyn Fn(&ledger::Entry) -> bool| {
+        let (mut running, mut most) = (0_i32, 0_i32);
+        for entry in ledger::read(&cluster.ledger).iter().filter(|e| e.task == "throttled" && of(e)) {
+            running += if entry.event == "start" { 1 } else { -1 };
+            most = most.max(running);
+        }
+        most
+    };
+    assert_eq!(most(&|_| true), 3, "the environment's limit of 3 is reached, never passed, across nodes");
+    for key in ["k1", "k2"] {
+        let on_key = most(&|e| key_of.get(&e.run_id) == Some(&key));
+        assert!(on_key <= 2, "{key} ran {on_key} at once; the queue allows 2 per key");
+    }
 }
