@@ -3,17 +3,9 @@
 
 mod common;
 
-use common::{Harness, task};
+use common::{Harness, Seeded, task};
 use stint_engine::{TaskSpec, TriggerParams};
 use stint_store::{EnvLimits, RunRow};
-
-async fn trigger_keyed(h: &Harness, key: Option<&str>, n: usize) {
-    for _ in 0..n {
-        let params = TriggerParams { concurrency_key: key.map(str::to_string), ..TriggerParams::new("t", "1") };
-        h.engine.trigger(&h.prod, params).await.unwrap();
-    }
-}
-
 fn keys(runs: &[RunRow]) -> Vec<&str> {
     runs.iter().map(|r| r.concurrency_key.as_deref().unwrap_or("-")).collect()
 }
@@ -22,9 +14,9 @@ fn keys(runs: &[RunRow]) -> Vec<&str> {
 async fn a_key_with_one_run_is_not_stuck_behind_another_keys_backlog() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("t")]).await;
-    trigger_keyed(&h, Some("tenant-a"), 10_000).await;
+    h.trigger_keyed("t", Some("tenant-a"), 10_000).await;
     h.advance(1);
-    trigger_keyed(&h, Some("tenant-b"), 1).await;
+    h.trigger_keyed("t", Some("tenant-b"), 1).await;
     // The bound: with two lanes ready, tenant-b's run starts within one turn, the next two starts.
     let first = h.dequeue(&worker, 2).await;
     let mut seen = keys(&first);
@@ -39,9 +31,9 @@ async fn keys_take_turns_one_run_each_and_runs_without_a_key_are_a_lane() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("t")]).await;
     for key in ["c", "a", "b"] {
-        trigger_keyed(&h, Some(key), 5).await;
+        h.trigger_keyed("t", Some(key), 5).await;
     }
-    trigger_keyed(&h, None, 2).await;
+    h.trigger_keyed("t", None, 2).await;
     let mut order = Vec::new();
     for _ in 0..17 {
         let runs = h.dequeue(&worker, 1).await;
@@ -56,8 +48,8 @@ async fn keys_take_turns_one_run_each_and_runs_without_a_key_are_a_lane() {
 async fn backlogged_keys_share_every_dequeue_evenly() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("t")]).await;
-    trigger_keyed(&h, Some("a"), 100).await;
-    trigger_keyed(&h, Some("b"), 100).await;
+    h.trigger_keyed("t", Some("a"), 100).await;
+    h.trigger_keyed("t", Some("b"), 100).await;
     for _ in 0..4 {
         let runs = h.dequeue(&worker, 10).await;
         let a = keys(&runs).iter().filter(|k| **k == "a").count();
@@ -70,30 +62,17 @@ async fn within_a_key_runs_come_out_by_score_and_limits_still_hold() {
     let h = Harness::new().await;
     let spec = TaskSpec { concurrency_limit: Some(3), combined_limit: Some(3), ..task("t") };
     let worker = h.worker(&h.prod, vec![spec]).await;
-    trigger_keyed(&h, Some("a"), 3).await;
+    h.trigger_keyed("t", Some("a"), 3).await;
     h.advance(1);
     let urgent =
         TriggerParams { concurrency_key: Some("a".into()), priority_ms: 60_000, ..TriggerParams::new("t", "1") };
     let urgent = h.engine.trigger(&h.prod, urgent).await.unwrap().run;
-    trigger_keyed(&h, Some("b"), 3).await;
+    h.trigger_keyed("t", Some("b"), 3).await;
     let runs = h.dequeue(&worker, 10).await;
     assert_eq!(runs.len(), 3, "the queue's combined limit caps the dequeue");
     assert_eq!(runs[0].id, urgent.id, "priority moves a run ahead within its key");
     assert!(h.dequeue(&worker, 10).await.is_empty());
 }
-
-/// A small seeded generator, so the generated cases are the same on every run.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[tokio::test]
 async fn over_generated_backlogs_no_key_waits_more_than_one_turn() {
     let mut random = Seeded(0x5eed_f00d);
@@ -105,7 +84,7 @@ async fn over_generated_backlogs_no_key_waits_more_than_one_turn() {
         for lane in 0..lanes {
             let key = (lane > 0 || random.below(2) == 0).then(|| format!("k{lane}"));
             let runs = 1 + random.below(30) as usize;
-            trigger_keyed(&h, key.as_deref(), runs).await;
+            h.trigger_keyed("t", key.as_deref(), runs).await;
             left.push((key, runs));
         }
         let total: usize = left.iter().map(|(_, n)| n).sum();
@@ -160,7 +139,7 @@ async fn over_generated_backlogs_and_completions_no_limit_is_exceeded_and_every_
         for lane in 0..1 + random.below(5) {
             let runs = 1 + random.below(20) as usize;
             let key = format!("k{lane}");
-            trigger_keyed(&h, (lane > 0).then_some(key.as_str()), runs).await;
+            h.trigger_keyed("t", (lane > 0).then_some(key.as_str()), runs).await;
             total += runs;
         }
         let mut executing: Vec<RunRow> = Vec::new();

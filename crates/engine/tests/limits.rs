@@ -7,27 +7,10 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Harness, task};
-use stint_engine::{Error, TaskSpec, TriggerParams};
+use common::{Harness, per_key, task};
+use stint_engine::{Error, TaskSpec};
 use stint_store::{EnvLimits, RunRow};
 use stint_types::RunStatus;
-
-async fn trigger_keyed(h: &Harness, task: &str, key: Option<&str>, n: usize) -> Vec<RunRow> {
-    let mut runs = Vec::new();
-    for _ in 0..n {
-        let params = TriggerParams { concurrency_key: key.map(str::to_string), ..TriggerParams::new(task, "1") };
-        runs.push(h.engine.trigger(&h.prod, params).await.unwrap().run);
-    }
-    runs
-}
-
-fn per_key(runs: &[RunRow]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for run in runs {
-        *counts.entry(run.concurrency_key.clone().unwrap_or_else(|| "-".into())).or_default() += 1;
-    }
-    counts
-}
 
 fn limited(id: &str, limit: u32) -> TaskSpec {
     TaskSpec { concurrency_limit: Some(limit), ..task(id) }
@@ -42,9 +25,9 @@ async fn set_env(h: &Harness, limit: Option<u32>, burst_factor: f64, paused: boo
 async fn each_concurrency_key_gets_the_queue_limit() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![limited("t", 2)]).await;
-    trigger_keyed(&h, "t", Some("a"), 5).await;
-    trigger_keyed(&h, "t", Some("b"), 5).await;
-    trigger_keyed(&h, "t", None, 5).await;
+    h.trigger_keyed("t", Some("a"), 5).await;
+    h.trigger_keyed("t", Some("b"), 5).await;
+    h.trigger_keyed("t", None, 5).await;
     let taken = h.dequeue(&worker, 50).await;
     assert_eq!(per_key(&taken), HashMap::from([("a".into(), 2), ("b".into(), 2), ("-".into(), 2)]));
     assert!(h.dequeue(&worker, 50).await.is_empty(), "every lane is at its limit");
@@ -59,7 +42,7 @@ async fn full_keys_do_not_hide_keys_with_room() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![limited("t", 1)]).await;
     for key in ["a", "b", "c", "d"] {
-        trigger_keyed(&h, "t", Some(key), 3).await;
+        h.trigger_keyed("t", Some(key), 3).await;
     }
     assert_eq!(h.dequeue(&worker, 2).await.len(), 2);
     // Two keys are full; the next dequeue of two finds the other two.
@@ -73,8 +56,8 @@ async fn a_combined_limit_caps_all_keys_together() {
     let h = Harness::new().await;
     let spec = TaskSpec { combined_limit: Some(3), ..limited("t", 2) };
     let worker = h.worker(&h.prod, vec![spec]).await;
-    trigger_keyed(&h, "t", Some("a"), 5).await;
-    trigger_keyed(&h, "t", Some("b"), 5).await;
+    h.trigger_keyed("t", Some("a"), 5).await;
+    h.trigger_keyed("t", Some("b"), 5).await;
     let taken = h.dequeue(&worker, 50).await;
     assert_eq!(taken.len(), 3);
     assert!(per_key(&taken).values().all(|n| *n <= 2));
@@ -94,8 +77,8 @@ async fn the_environment_admits_its_limit_times_the_burst_factor_and_caps_each_q
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("x"), task("y")]).await;
     set_env(&h, Some(2), 1.5, false).await;
-    trigger_keyed(&h, "x", None, 5).await;
-    trigger_keyed(&h, "y", None, 5).await;
+    h.trigger_keyed("x", None, 5).await;
+    h.trigger_keyed("y", None, 5).await;
     let taken = h.dequeue(&worker, 50).await;
     assert_eq!(taken.len(), 3, "floor(2 × 1.5)");
     let mut by_task = HashMap::<&str, usize>::new();
@@ -117,7 +100,7 @@ async fn a_paused_environment_starts_nothing_until_resumed() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("t")]).await;
     set_env(&h, None, 2.0, true).await;
-    trigger_keyed(&h, "t", None, 3).await;
+    h.trigger_keyed("t", None, 3).await;
     assert!(h.dequeue(&worker, 10).await.is_empty());
     set_env(&h, None, 2.0, false).await;
     assert_eq!(h.dequeue(&worker, 10).await.len(), 3);
@@ -132,7 +115,7 @@ async fn no_handoff_in_a_paused_or_limited_environment_or_for_a_keyed_run_of_a_l
         tokio::spawn(async move { h.engine.dequeue(&worker, 10, Duration::from_millis(300)).await.unwrap() })
     };
     h.until_waiting(1).await;
-    let keyed = trigger_keyed(&h, "t", Some("a"), 1).await.remove(0);
+    let keyed = h.trigger_keyed("t", Some("a"), 1).await.remove(0);
     assert_eq!(keyed.status, RunStatus::Queued, "a keyed run of a limited queue goes through the queue");
     let woken = waiting.await.unwrap();
     assert_eq!(woken.len(), 1, "the waiting worker was woken and took it from the queue");
@@ -143,7 +126,7 @@ async fn no_handoff_in_a_paused_or_limited_environment_or_for_a_keyed_run_of_a_l
         tokio::spawn(async move { h.engine.dequeue(&worker, 10, Duration::from_millis(300)).await.unwrap() })
     };
     h.until_waiting(1).await;
-    let run = trigger_keyed(&h, "t", None, 1).await.remove(0);
+    let run = h.trigger_keyed("t", None, 1).await.remove(0);
     assert_eq!(run.status, RunStatus::Queued, "a paused environment hands nothing");
     assert!(waiting.await.unwrap().is_empty());
 }
@@ -171,10 +154,10 @@ async fn per_key_and_base_limits_hold_together_across_queues() {
     let worker = h.worker(&h.prod, vec![throttled, task("sleep")]).await;
     set_env(&h, Some(4), 100.0, false).await;
     for _ in 0..8 {
-        trigger_keyed(&h, "throttled", Some("k1"), 1).await;
-        trigger_keyed(&h, "throttled", Some("k2"), 1).await;
-        trigger_keyed(&h, "throttled", None, 1).await;
-        trigger_keyed(&h, "sleep", None, 2).await;
+        h.trigger_keyed("throttled", Some("k1"), 1).await;
+        h.trigger_keyed("throttled", Some("k2"), 1).await;
+        h.trigger_keyed("throttled", None, 1).await;
+        h.trigger_keyed("sleep", None, 2).await;
     }
     let taken = h.dequeue(&worker, 20).await;
     let sleep = taken.iter().filter(|r| r.task_id == "sleep").count();

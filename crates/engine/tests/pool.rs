@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Harness, task};
+use common::{Harness, Seeded, task};
 use stint_engine::{Completed, Error, Outcome, TriggerParams};
 use stint_store::{EnvLimits, EnvironmentRow, RunRow, WorkerRow};
 use stint_types::{EnvId, EnvironmentType, RunStatus};
@@ -143,19 +143,6 @@ async fn a_pool_names_each_environment_once() {
     let refused = h.engine.register_pool(twice, "1".into(), vec![task("t")]).await.unwrap_err();
     assert!(matches!(refused, Error::Invalid(_)), "{refused:?}");
 }
-
-/// A small seeded generator, so the generated cases are the same on every run.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Generated pools: two or three environments with generated limits, a queue limit per key and
 /// keyed and unkeyed backlogs, drained by generated dequeue sizes and completions. After every
 /// dequeue (over a thousand in all) no environment runs more than its limit × burst factor, no key

@@ -6,30 +6,13 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Harness, task};
-use stint_engine::{Error, QueueRef, TaskSpec, TriggerParams};
+use common::{Harness, Seeded, per_key, task};
+use stint_engine::{Error, QueueRef, TaskSpec};
 use stint_store::{RateLimit, RunRow};
 use stint_types::RunStatus;
 
 fn rated(id: &str, limit: u32, period_ms: u64, per_key: bool) -> TaskSpec {
     TaskSpec { rate_limit: Some(RateLimit { limit, period_ms, per_key }), ..task(id) }
-}
-
-async fn trigger_keyed(h: &Harness, task: &str, key: Option<&str>, n: usize) -> Vec<RunRow> {
-    let mut runs = Vec::new();
-    for _ in 0..n {
-        let params = TriggerParams { concurrency_key: key.map(str::to_string), ..TriggerParams::new(task, "1") };
-        runs.push(h.engine.trigger(&h.prod, params).await.unwrap().run);
-    }
-    runs
-}
-
-fn per_key(runs: &[RunRow]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for run in runs {
-        *counts.entry(run.concurrency_key.clone().unwrap_or_else(|| "-".into())).or_default() += 1;
-    }
-    counts
 }
 
 /// Any `n > limit` consecutive starts of a lane span at least `(n − limit)·period / limit`
@@ -55,7 +38,7 @@ fn by_task(name: &str) -> QueueRef {
 async fn a_queue_starts_its_burst_then_nothing_until_the_clock_allows_the_next() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![rated("t", 3, 10_000, false)]).await;
-    trigger_keyed(&h, "t", None, 10).await;
+    h.trigger_keyed("t", None, 10).await;
     assert_eq!(h.dequeue(&worker, 50).await.len(), 3, "the whole burst at once");
     assert!(h.dequeue(&worker, 50).await.is_empty());
     // 3 per 10 s: one every 3,333.34 ms.
@@ -74,13 +57,13 @@ async fn a_queue_starts_its_burst_then_nothing_until_the_clock_allows_the_next()
 async fn a_key_at_its_rate_does_not_hold_back_other_keys() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![rated("t", 2, 60_000, true)]).await;
-    trigger_keyed(&h, "t", Some("a"), 5).await;
-    trigger_keyed(&h, "t", Some("b"), 5).await;
-    trigger_keyed(&h, "t", None, 5).await;
+    h.trigger_keyed("t", Some("a"), 5).await;
+    h.trigger_keyed("t", Some("b"), 5).await;
+    h.trigger_keyed("t", None, 5).await;
     let taken = h.dequeue(&worker, 50).await;
     assert_eq!(per_key(&taken), HashMap::from([("a".into(), 2), ("b".into(), 2), ("-".into(), 2)]));
     assert!(h.dequeue(&worker, 50).await.is_empty(), "every lane is at its rate");
-    trigger_keyed(&h, "t", Some("c"), 3).await;
+    h.trigger_keyed("t", Some("c"), 3).await;
     let next = h.dequeue(&worker, 50).await;
     assert_eq!(per_key(&next), HashMap::from([("c".into(), 2)]), "a new key has its own rate");
     h.advance(30_000);
@@ -93,12 +76,12 @@ async fn keys_further_along_start_while_the_first_keys_wait_for_their_rate() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![rated("t", 1, 60_000, true)]).await;
     for n in 0..30 {
-        trigger_keyed(&h, "t", Some(&format!("k{n:02}")), 2).await;
+        h.trigger_keyed("t", Some(&format!("k{n:02}")), 2).await;
     }
     assert_eq!(h.dequeue(&worker, 30).await.len(), 30, "one run of each key");
     // A key sorting among the others: the dequeue's turn order reaches it past the keys that
     // may start nothing, one run at a time.
-    trigger_keyed(&h, "t", Some("k15x"), 2).await;
+    h.trigger_keyed("t", Some("k15x"), 2).await;
     let next = h.dequeue(&worker, 1).await;
     assert_eq!(per_key(&next), HashMap::from([("k15x".into(), 1)]));
     assert!(h.dequeue(&worker, 1).await.is_empty());
@@ -108,7 +91,7 @@ async fn keys_further_along_start_while_the_first_keys_wait_for_their_rate() {
 async fn a_held_back_run_stays_queued_and_starts_later_without_failing() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![rated("t", 1, 1_000, false)]).await;
-    let runs = trigger_keyed(&h, "t", None, 3).await;
+    let runs = h.trigger_keyed("t", None, 3).await;
     let first = h.dequeue(&worker, 10).await;
     assert_eq!(first.len(), 1);
     for run in &runs[1..] {
@@ -132,7 +115,7 @@ async fn a_retry_is_a_start_too() {
     let h = Harness::new().await;
     // One start per 5 s; the retry is due 1 s after the failure.
     let worker = h.worker(&h.prod, vec![rated("t", 1, 5_000, false)]).await;
-    trigger_keyed(&h, "t", None, 1).await;
+    h.trigger_keyed("t", None, 1).await;
     let first = h.dequeue(&worker, 10).await;
     h.fail(&h.prod, &first[0], "boom").await;
     h.advance(1_000);
@@ -147,7 +130,7 @@ async fn a_waiting_dequeue_looks_again_when_the_rate_allows() {
     let h = Harness::new().await;
     // 10 per second: one every 100 ms after the burst.
     let worker = h.worker(&h.prod, vec![rated("t", 10, 1_000, false)]).await;
-    trigger_keyed(&h, "t", None, 11).await;
+    h.trigger_keyed("t", None, 11).await;
     assert_eq!(h.dequeue(&worker, 50).await.len(), 10);
     let engine = h.engine.clone();
     let waiting = tokio::spawn(async move {
@@ -167,12 +150,12 @@ async fn a_waiting_dequeue_looks_again_when_the_rate_allows() {
 async fn a_trigger_is_not_handed_past_the_rate_to_a_waiting_worker() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![rated("t", 1, 60_000, false)]).await;
-    trigger_keyed(&h, "t", None, 1).await;
+    h.trigger_keyed("t", None, 1).await;
     assert_eq!(h.dequeue(&worker, 10).await.len(), 1);
     let engine = h.engine.clone();
     let waiting = tokio::spawn(async move { engine.dequeue(&worker, 10, Duration::from_millis(500)).await.unwrap() });
     h.until_waiting(1).await;
-    let run = trigger_keyed(&h, "t", None, 1).await.remove(0);
+    let run = h.trigger_keyed("t", None, 1).await.remove(0);
     assert!(waiting.await.unwrap().is_empty());
     assert_eq!(h.run(&h.prod, &run.id).await.status, RunStatus::Queued);
 }
@@ -187,7 +170,7 @@ async fn an_override_replaces_the_declared_rate_until_reset() {
     let overridden = h.engine.override_queue_rate(&h.prod, by_task("t"), rate).await.unwrap();
     assert_eq!(overridden.queue.rate(), Some(rate));
     assert_eq!(overridden.queue.rate_override.map(|o| o.at), Some(h.engine.now()));
-    trigger_keyed(&h, "t", None, 5).await;
+    h.trigger_keyed("t", None, 5).await;
     assert_eq!(h.dequeue(&worker, 50).await.len(), 2);
     assert!(h.dequeue(&worker, 50).await.is_empty());
 
@@ -255,7 +238,7 @@ async fn over_generated_traffic_no_lane_starts_faster_than_its_rate() {
         for lane in 0..1 + random.below(4) {
             let key = format!("k{lane}");
             let runs = 1 + random.below(8) as usize;
-            trigger_keyed(&h, "t", (lane > 0).then_some(key.as_str()), runs).await;
+            h.trigger_keyed("t", (lane > 0).then_some(key.as_str()), runs).await;
             total += runs;
         }
         let mut starts: HashMap<Option<String>, Vec<i64>> = HashMap::new();
@@ -284,17 +267,5 @@ async fn over_generated_traffic_no_lane_starts_faster_than_its_rate() {
         for (lane, times) in &starts {
             assert_within_rate(times, limit, period, &format!("case {case}, lane {lane:?}, {limit} per {period} ms"));
         }
-    }
-}
-
-/// A small xorshift generator, so the generated cases are the same on every run.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
     }
 }

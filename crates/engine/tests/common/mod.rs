@@ -84,6 +84,16 @@ impl Harness {
         self.engine.register_worker(env, "1.0.0".into(), tasks).await.unwrap()
     }
 
+    /// Triggers `n` runs of `task` in prod with the concurrency key `key`.
+    pub async fn trigger_keyed(&self, task: &str, key: Option<&str>, n: usize) -> Vec<RunRow> {
+        let mut runs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let params = TriggerParams { concurrency_key: key.map(str::to_string), ..TriggerParams::new(task, "1") };
+            runs.push(self.engine.trigger(&self.prod, params).await.unwrap().run);
+        }
+        runs
+    }
+
     pub async fn trigger(&self, env: &EnvironmentRow, task: &str) -> RunRow {
         self.engine.trigger(env, TriggerParams::new(task, "{\"n\":1}")).await.unwrap().run
     }
@@ -119,5 +129,27 @@ impl Harness {
 
     pub async fn succeed(&self, env: &EnvironmentRow, run: &RunRow, output: &str) -> Completed {
         self.complete(env, run, Outcome::Success(output.into())).await
+    }
+}
+
+/// How many of `runs` each concurrency key has (`-` for none).
+pub fn per_key(runs: &[RunRow]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for run in runs {
+        *counts.entry(run.concurrency_key.clone().unwrap_or_else(|| "-".into())).or_default() += 1;
+    }
+    counts
+}
+
+/// A small seeded generator (xorshift), so generated cases are the same on every run.
+pub struct Seeded(pub u64);
+
+impl Seeded {
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
     }
 }
