@@ -1,5 +1,5 @@
-//! `stint projects …`, `stint keys …` and `stint tokens …`: the admin API, with the instance's
-//! admin token.
+//! `stint projects …`, `stint keys …`, `stint tokens …` and `stint environments …`: the admin
+//! API, with the instance's admin token.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -8,6 +8,7 @@ use stint_protocol::admin::{
     CreateKeyRequest, CreateProjectRequest, CreateTokenRequest, KeyList, KeyObject, ProjectList, ProjectObject,
     TokenList, TokenObject,
 };
+use stint_protocol::environments::{EnvironmentLimits, SetEnvironmentLimits};
 
 use crate::client::Client;
 
@@ -94,6 +95,83 @@ pub enum KeysCommand {
         #[command(flatten)]
         connection: AdminConnection,
     },
+}
+
+/// `stint environments …`: an environment's concurrency limit, burst factor and pause.
+#[derive(Subcommand)]
+pub enum EnvironmentsCommand {
+    /// Show an environment's limits and how many of its runs execute now.
+    Get {
+        /// The project's ref (`proj_…`).
+        #[arg(long)]
+        project: String,
+        /// The environment: dev, staging, prod or preview.
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        connection: AdminConnection,
+    },
+    /// Change an environment's limits or pause it; what is not given stays.
+    Set {
+        /// The project's ref (`proj_…`).
+        #[arg(long)]
+        project: String,
+        /// The environment: dev, staging, prod or preview.
+        #[arg(long)]
+        env: String,
+        /// Most runs of one queue at once (the environment's queues together: this times the
+        /// burst factor), or `none` for no limit.
+        #[arg(long)]
+        concurrency_limit: Option<String>,
+        /// The burst factor, from 1.
+        #[arg(long)]
+        burst_factor: Option<f64>,
+        /// Pause the environment: none of its queues starts a run.
+        #[arg(long, conflicts_with = "resume")]
+        pause: bool,
+        /// Resume a paused environment.
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        connection: AdminConnection,
+    },
+}
+
+/// Runs a `stint environments` subcommand.
+pub async fn environments(command: EnvironmentsCommand) -> anyhow::Result<()> {
+    let limits: EnvironmentLimits = match command {
+        EnvironmentsCommand::Get { project, env, connection } => {
+            connection.client()?.get(&environment_path(&project, &env)?, &[]).await?
+        }
+        EnvironmentsCommand::Set { project, env, concurrency_limit, burst_factor, pause, resume, connection } => {
+            let concurrency_limit = match concurrency_limit.as_deref() {
+                None => None,
+                Some("none") => Some(serde_json::Value::Null),
+                Some(text) => Some(serde_json::Value::from(
+                    text.parse::<u32>()
+                        .with_context(|| format!("--concurrency-limit: '{text}' is not a number or none"))?,
+                )),
+            };
+            let paused = (pause || resume).then_some(pause);
+            let change = SetEnvironmentLimits { concurrency_limit, burst_factor, paused };
+            connection.client()?.patch(&environment_path(&project, &env)?, &change).await?
+        }
+    };
+    let limit = |n: Option<u32>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
+    println!("environment      {} ({})", limits.slug, limits.id);
+    println!(
+        "concurrency      {} (burst factor {}, {} in all)",
+        limit(limits.concurrency_limit),
+        limits.burst_factor,
+        limit(limits.burst_limit)
+    );
+    println!("paused           {}", limits.paused);
+    println!("running          {}", limits.running);
+    Ok(())
+}
+
+fn environment_path(project: &str, env: &str) -> anyhow::Result<String> {
+    Ok(format!("{}/environments/{}", project_path(project)?, segment("environment", env)?))
 }
 
 /// `stint tokens …`: a project's personal access tokens.

@@ -48,6 +48,12 @@ impl Client {
         self.send(request).await
     }
 
+    /// PATCH a path with a JSON body.
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let request = self.http.patch(format!("{}{path}", self.base)).json(body);
+        self.send(request).await
+    }
+
     /// DELETE a path.
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let request = self.http.delete(format!("{}{path}", self.base));

@@ -39,6 +39,9 @@ enum Command {
     /// Create, list and revoke a project's personal access tokens (admin token).
     #[command(subcommand)]
     Tokens(admin::TokensCommand),
+    /// Show and set an environment's concurrency limit, burst factor and pause (admin token).
+    #[command(subcommand)]
+    Environments(admin::EnvironmentsCommand),
     /// Measure trigger throughput, drain rate and latency against a server of its own.
     Bench(bench::BenchArgs),
     /// The worker process `stint bench` starts.
@@ -71,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Command::Projects(command) => admin::projects(command).await,
             Command::Keys(command) => admin::keys(command).await,
             Command::Tokens(command) => admin::tokens(command).await,
+            Command::Environments(command) => admin::environments(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchWorker(args) => bench::worker::run(args).await,
         }

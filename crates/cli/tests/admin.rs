@@ -75,7 +75,7 @@ fn word<'a>(text: &'a str, prefix: &str) -> &'a str {
 }
 
 #[test]
-fn projects_keys_and_tokens_are_administered_from_the_command_line() {
+fn projects_keys_tokens_and_environment_limits_are_administered_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let url = server.url.clone();
@@ -120,6 +120,21 @@ fn projects_keys_and_tokens_are_administered_from_the_command_line() {
     let tokens = succeeds(stint(&url, Some(&token), &["tokens", "list", "--project", &project]));
     assert!(tokens.contains(&token_id) && tokens.contains("laptop"), "{tokens}");
     succeeds(stint(&url, Some(&token), &["tokens", "revoke", "--project", &project, &token_id]));
+
+    let env = ["--project", project.as_str(), "--env", "prod"];
+    let fresh = succeeds(stint(&url, Some(&token), &[&["environments", "get"][..], &env].concat()));
+    assert!(fresh.contains("concurrency      none"), "{fresh}");
+    let set = [&["environments", "set"][..], &env, &["--concurrency-limit", "10", "--burst-factor", "1.5", "--pause"]];
+    let limited = succeeds(stint(&url, Some(&token), &set.concat()));
+    assert!(
+        limited.contains("10 (burst factor 1.5, 15 in all)") && limited.contains("paused           true"),
+        "{limited}"
+    );
+    let unset = [&["environments", "set"][..], &env, &["--concurrency-limit", "none", "--resume"]];
+    let unlimited = succeeds(stint(&url, Some(&token), &unset.concat()));
+    assert!(unlimited.contains("concurrency      none") && unlimited.contains("paused           false"), "{unlimited}");
+    let bad = stint(&url, Some(&token), &[&["environments", "set"][..], &env, &["--burst-factor", "0.5"]].concat());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("burstFactor"), "{bad:?}");
 
     // Without the admin token, or with a wrong one, nothing is done and the reason is said.
     let refused = stint(&url, None, &["projects", "list"]);
