@@ -51,6 +51,10 @@ pub struct Fairness {
     pub a_backlog_when_b_triggered: usize,
     /// (N − 1) / (last start − first start) over all runs of both tenants.
     pub runs_per_s: f64,
+    /// From sending B's triggers until all 100 were answered, in ms: how long they took to commit.
+    pub b_triggers_ms: f64,
+    /// From sending B's triggers until B's first run started, in ms.
+    pub b_first_start_ms: f64,
 }
 
 /// Queues A's runs from `clients` concurrent clients, starts one worker of `concurrency`, and
@@ -101,6 +105,7 @@ pub async fn run(storage: &Storage, tenants: Tenants, concurrency: usize, client
     for call in calls {
         call.await??;
     }
+    let b_committed = monotonic_us();
     server.wait_until_drained().await?;
     let records = worker.stop()?;
 
@@ -114,6 +119,8 @@ pub async fn run(storage: &Storage, tenants: Tenants, concurrency: usize, client
         b_max: latencies.max(),
         a_started_after_last_b: a.iter().filter(|r| r.1 > b_last_start).count(),
         a_backlog_when_b_triggered: a.iter().filter(|r| r.1 > b_sent).count(),
+        b_triggers_ms: (b_committed - b_sent) as f64 / 1_000.0,
+        b_first_start_ms: b.iter().map(|r| r.1).min().map_or(0.0, |first| (first - b_sent) as f64 / 1_000.0),
         runs_per_s: stats::drain_rate(&records),
     })
 }
@@ -126,6 +133,8 @@ impl Fairness {
             "a_jobs_started_after_last_b": self.a_started_after_last_b,
             "a_backlog_when_b_triggered": self.a_backlog_when_b_triggered,
             "runs_per_s": self.runs_per_s,
+            "b_triggers_committed_ms": self.b_triggers_ms,
+            "b_first_start_ms": self.b_first_start_ms,
         })
     }
 }

@@ -138,10 +138,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     }
                 };
                 eprintln!(
-                    "{name}: B p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; A started after B's last: {}; drain {:.0} runs/s",
+                    "{name}: B p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (B's triggers answered within {:.2} ms, its \
+                     first run started at {:.2} ms); A started after B's last: {}; drain {:.0} runs/s",
                     fairness.b_p50,
                     fairness.b_p99,
                     fairness.b_max,
+                    fairness.b_triggers_ms,
+                    fairness.b_first_start_ms,
                     fairness.a_started_after_last_b,
                     fairness.runs_per_s
                 );
