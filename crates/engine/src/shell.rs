@@ -277,7 +277,7 @@ impl Engine {
 
     /// A worker of `env` alone (not a pool that serves it among others).
     pub async fn worker(&self, env: &EnvironmentRow, id: &WorkerId) -> Result<WorkerRow, Error> {
-        self.worker_where(id, |worker| worker.env_ids == [env.id.clone()]).await
+        self.worker_where(id, |worker| worker.pool().is_none() && worker.env_id == env.id).await
     }
 
     /// A worker whose environments are all among `envs`: a pool worker of a project's

@@ -236,6 +236,18 @@ impl WorkerRow {
     pub fn serves(&self, env_id: &EnvId) -> bool {
         self.env_ids.contains(env_id)
     }
+
+    /// The environments of a worker pool, as stores keep them: `None` for a worker of `env_id`
+    /// alone.
+    pub fn pool(&self) -> Option<Vec<&str>> {
+        (self.env_ids.len() != 1 || self.env_ids[0] != self.env_id)
+            .then(|| self.env_ids.iter().map(EnvId::as_str).collect())
+    }
+
+    /// The environments a stored worker of `env_id` serves, from what [`WorkerRow::pool`] kept.
+    pub fn env_ids_of(env_id: &EnvId, pool: Option<Vec<String>>) -> Vec<EnvId> {
+        pool.map_or_else(|| vec![env_id.clone()], |ids| ids.into_iter().map(EnvId::from_stored).collect())
+    }
 }
 
 /// A run and its current state. The engine reads a row, builds the next one and writes it back

@@ -58,7 +58,7 @@ impl WorkerTable for PgTx<'_> {
         .bind(&row.version)
         .bind(to_json(&row.task_ids))
         .bind(row.created_at.0)
-        .bind(pool_json(row))
+        .bind(row.pool().map(|pool| to_json(&pool)))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -75,7 +75,10 @@ impl WorkerTable for PgTx<'_> {
             let env_id = EnvId::from_stored(get(&r, 0)?);
             Ok(WorkerRow {
                 id: id.clone(),
-                env_ids: pool_from_json(&env_id, get::<Option<String>>(&r, 4)?.as_deref())?,
+                env_ids: WorkerRow::env_ids_of(
+                    &env_id,
+                    get::<Option<String>>(&r, 4)?.as_deref().map(from_json).transpose()?,
+                ),
                 env_id,
                 version: get(&r, 1)?,
                 task_ids: from_json(&get::<String>(&r, 2)?)?,
@@ -83,19 +86,5 @@ impl WorkerTable for PgTx<'_> {
             })
         })
         .transpose()
-    }
-}
-
-/// The environments of a worker pool as stored: `NULL` for a worker of one environment.
-fn pool_json(row: &WorkerRow) -> Option<String> {
-    (row.env_ids.len() > 1 || row.env_ids.first() != Some(&row.env_id))
-        .then(|| to_json(&row.env_ids.iter().map(|e| e.as_str()).collect::<Vec<_>>()))
-}
-
-/// The environments a stored worker serves.
-fn pool_from_json(env_id: &EnvId, stored: Option<&str>) -> Result<Vec<EnvId>, Error> {
-    match stored {
-        None => Ok(vec![env_id.clone()]),
-        Some(text) => Ok(from_json::<Vec<String>>(text)?.into_iter().map(EnvId::from_stored).collect()),
     }
 }

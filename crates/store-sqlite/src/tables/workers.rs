@@ -73,7 +73,7 @@ impl WorkerTable for SqliteTx<'_> {
                     row.version,
                     to_json(&row.task_ids),
                     row.created_at.0,
-                    pool_json(row)
+                    row.pool().map(|pool| to_json(&pool))
                 ])
             })
             .map(drop)
@@ -101,7 +101,7 @@ impl WorkerTable for SqliteTx<'_> {
             let env_id = EnvId::from_stored(env_id);
             Ok(WorkerRow {
                 id: id.clone(),
-                env_ids: pool_from_json(&env_id, env_ids.as_deref())?,
+                env_ids: WorkerRow::env_ids_of(&env_id, env_ids.as_deref().map(from_json).transpose()?),
                 env_id,
                 version,
                 task_ids: from_json(&task_ids)?,
@@ -109,19 +109,5 @@ impl WorkerTable for SqliteTx<'_> {
             })
         })
         .transpose()
-    }
-}
-
-/// The environments of a worker pool as stored: `NULL` for a worker of one environment.
-fn pool_json(row: &WorkerRow) -> Option<String> {
-    (row.env_ids.len() > 1 || row.env_ids.first() != Some(&row.env_id))
-        .then(|| to_json(&row.env_ids.iter().map(|e| e.as_str()).collect::<Vec<_>>()))
-}
-
-/// The environments a stored worker serves.
-fn pool_from_json(env_id: &EnvId, stored: Option<&str>) -> Result<Vec<EnvId>, Error> {
-    match stored {
-        None => Ok(vec![env_id.clone()]),
-        Some(text) => Ok(from_json::<Vec<String>>(text)?.into_iter().map(EnvId::from_stored).collect()),
     }
 }
