@@ -51,7 +51,8 @@ pub(crate) struct Changes {
 impl Changes {
     /// A copy of `run` moved to `status`/`run_status` with a new snapshot id, out of its queue,
     /// ready to edit. A run waits in its queue only while its current snapshot says so: putting
-    /// it back is the caller's explicit choice (`queue_score`).
+    /// it back is the caller's explicit choice (`queue_score`), and so are its TTL's deadline and
+    /// its debounce key, which apply only while it waits for its first attempt or its delay.
     pub(crate) fn next(
         run: &RunRow,
         ids: &Ids,
@@ -65,6 +66,8 @@ impl Changes {
         next.status = run_status;
         next.updated_at = now;
         next.queue_score = None;
+        next.ttl_expires_at = None;
+        next.debounce_key = None;
         next
     }
 

@@ -51,6 +51,15 @@ pub async fn insert_get_round_trip(store: Arc<dyn Store>) {
     run.replayed_from = Some(fixtures::run_id());
     run.started_at = Some(Timestamp(43));
     run.finished_at = Some(Timestamp(44));
+    run.delay_until = Some(Timestamp(40));
+    run.ttl_secs = Some(600);
+    run.ttl_expires_at = Some(Timestamp(640));
+    run.debounce_key = Some("user-1".into());
+    run.parent_run_id = Some(fixtures::run_id());
+    run.root_run_id = Some(fixtures::run_id());
+    run.depth = 2;
+    run.batch_id = Some(stint_types::BatchId::from_parts(1, 2));
+    run.batch_index = Some(999);
     insert(&store, &run, &snapshot).await;
     assert_eq!(get(&store, &run.id).await, Some(run.clone()));
     assert_eq!(get(&store, &fixtures::run_id()).await, None);
@@ -68,6 +77,9 @@ pub async fn transition_is_fenced(store: Arc<dyn Store>) {
 
     let (mut executing, second) = fixtures::moved(&run, ExecutionStatus::Executing, RunStatus::Executing, 2);
     executing.attempt_number = 1;
+    executing.delay_until = Some(Timestamp(7));
+    executing.ttl_expires_at = Some(Timestamp(8));
+    executing.debounce_key = Some("k".into());
     transition(&store, &run.snapshot_id, &executing, &second).await.unwrap();
     assert_eq!(get(&store, &run.id).await, Some(executing.clone()));
 
@@ -249,6 +261,9 @@ pub async fn transitions_in_a_batch_are_judged_one_by_one(store: Arc<dyn Store>)
         let (mut next, snapshot) = fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 9);
         next.attempt_number = 1;
         next.heartbeat_deadline = Some(Timestamp(1_000));
+        next.delay_until = Some(Timestamp(2));
+        next.ttl_expires_at = Some(Timestamp(3));
+        next.debounce_key = Some(format!("key of {}", run.id));
         Transition { expected: expected.clone(), run: next, snapshot }
     };
     let (missing, _) = fixtures::queued_run(&queue, "b", 5);

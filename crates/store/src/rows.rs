@@ -1,7 +1,7 @@
 //! Rows as the engine sees them, and the params of queries that take more than an id.
 
 use stint_types::{
-    EnvId, EnvironmentType, ExecutionStatus, KeyId, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus,
+    BatchId, EnvId, EnvironmentType, ExecutionStatus, KeyId, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus,
     SnapshotId, TaskRunError, Timestamp, TokenId, WorkerId,
 };
 
@@ -320,6 +320,26 @@ pub struct RunRow {
     pub idempotency_key: Option<String>,
     /// When the idempotency key stops applying: a trigger with it after this time makes a new run.
     pub idempotency_key_expires_at: Option<Timestamp>,
+    /// When a delayed run is due to be queued; kept after it is, for the record.
+    pub delay_until: Option<Timestamp>,
+    /// Seconds the run may wait in its queue before its first attempt starts.
+    pub ttl_secs: Option<u32>,
+    /// When the run expires if its first attempt has not started: set exactly while a run with a
+    /// TTL waits in its queue for its first attempt.
+    pub ttl_expires_at: Option<Timestamp>,
+    /// The debounce key: set exactly while the run is delayed by a debounced trigger, and unique
+    /// per environment and task among such runs.
+    pub debounce_key: Option<String>,
+    /// The run that triggered this one from inside a task.
+    pub parent_run_id: Option<RunId>,
+    /// The first run of the chain of parents; `None` for a run triggered from outside a task.
+    pub root_run_id: Option<RunId>,
+    /// How many parents the run has.
+    pub depth: u32,
+    /// The batch the run was triggered in.
+    pub batch_id: Option<BatchId>,
+    /// The run's place in its batch, from 0.
+    pub batch_index: Option<u32>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

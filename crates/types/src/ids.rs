@@ -123,6 +123,11 @@ id_type!(
     TokenId,
     "pat_"
 );
+id_type!(
+    /// A batch of runs triggered together, `batch_…`.
+    BatchId,
+    "batch_"
+);
 
 /// Text that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq)]

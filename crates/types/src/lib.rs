@@ -13,7 +13,7 @@ pub mod time;
 
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
-pub use ids::{EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WorkerId};
+pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WorkerId};
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
 pub use time::{Clock, Timestamp};

@@ -50,11 +50,12 @@ impl PgTx<'_> {
             "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], \
              $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
-             $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::bigint[], $25::text[], $26::text[]) \
+             $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::bigint[], $25::bigint[], \
+             $26::bigint[], $27::text[], $28::text[], $29::text[]) \
              AS t(queue_id, queue_name, status, snapshot_id, execution_status, attempt_number, max_attempts, retry, \
              max_duration, output, output_type, error, metadata, worker_id, version, heartbeat_deadline, \
              attempt_started_at, duration_ms, updated_at, started_at, finished_at, queue_score, idempotency_key, \
-             idempotency_key_expires_at, id, expected)), \
+             idempotency_key_expires_at, delay_until, ttl_expires_at, debounce_key, id, expected)), \
              moved AS (UPDATE runs SET queue_id = i.queue_id, queue_name = i.queue_name, status = i.status, \
              snapshot_id = i.snapshot_id, execution_status = i.execution_status, attempt_number = i.attempt_number, \
              max_attempts = i.max_attempts, retry = i.retry, max_duration = i.max_duration, output = i.output, \
@@ -62,10 +63,11 @@ impl PgTx<'_> {
              version = i.version, heartbeat_deadline = i.heartbeat_deadline, \
              attempt_started_at = i.attempt_started_at, duration_ms = i.duration_ms, updated_at = i.updated_at, \
              started_at = i.started_at, finished_at = i.finished_at, queue_score = i.queue_score, \
-             idempotency_key = i.idempotency_key, idempotency_key_expires_at = i.idempotency_key_expires_at \
+             idempotency_key = i.idempotency_key, idempotency_key_expires_at = i.idempotency_key_expires_at, \
+             delay_until = i.delay_until, ttl_expires_at = i.ttl_expires_at, debounce_key = i.debounce_key \
              FROM input i WHERE runs.id = i.id AND runs.snapshot_id = i.expected RETURNING runs.id), \
-             appended AS (SELECT * FROM unnest($27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[], \
-             $32::text[], $33::text[], $34::bigint[]) \
+             appended AS (SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::bigint[], \
+             $35::text[], $36::text[], $37::bigint[]) \
              AS s(id, run_id, status, run_status, attempt_number, description, worker_id, created_at)) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
@@ -96,6 +98,9 @@ impl PgTx<'_> {
         .bind(int_opt(&|r| r.queue_score))
         .bind(text_opt(&|r| r.idempotency_key.clone()))
         .bind(int_opt(&|r| r.idempotency_key_expires_at.map(|t| t.0)))
+        .bind(int_opt(&|r| r.delay_until.map(|t| t.0)))
+        .bind(int_opt(&|r| r.ttl_expires_at.map(|t| t.0)))
+        .bind(text_opt(&|r| r.debounce_key.clone()))
         .bind(&ids)
         .bind(moves.iter().map(|m| m.expected.as_str().to_string()).collect::<Vec<_>>())
         .bind(snapshots.iter().map(|s| s.id.as_str().to_string()).collect::<Vec<_>>())

@@ -2,7 +2,7 @@
 
 use sqlx::postgres::PgRow;
 use stint_store::{Error, RunRow, SnapshotRow};
-use stint_types::{EnvId, QueueId, RunId, SnapshotId, WorkerId};
+use stint_types::{BatchId, EnvId, QueueId, RunId, SnapshotId, WorkerId};
 
 use crate::codec::{count, count_opt, get, json, parsed, ts, ts_opt};
 
@@ -53,6 +53,15 @@ pub(crate) fn run_from_row(r: &PgRow) -> Result<RunRow, Error> {
         queue_score: get(r, 33)?,
         idempotency_key: get(r, 34)?,
         idempotency_key_expires_at: ts_opt(r, 35)?,
+        delay_until: ts_opt(r, 36)?,
+        ttl_secs: count_opt(r, 37)?,
+        ttl_expires_at: ts_opt(r, 38)?,
+        debounce_key: get(r, 39)?,
+        parent_run_id: get::<Option<String>>(r, 40)?.map(RunId::from_stored),
+        root_run_id: get::<Option<String>>(r, 41)?.map(RunId::from_stored),
+        depth: count(r, 42)?,
+        batch_id: get::<Option<String>>(r, 43)?.map(BatchId::from_stored),
+        batch_index: count_opt(r, 44)?,
     })
 }
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder};
 use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow, Transition};
-use stint_types::{EnvId, RunId, SnapshotId, Timestamp, WorkerId};
+use stint_types::{BatchId, EnvId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{big, big_opt, get, inserted, map_error, to_json};
 use crate::tables::rows::{run_from_row, runs_from_rows, snapshot_columns, snapshot_from_row};
@@ -36,7 +36,8 @@ impl RunTable for PgTx<'_> {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36) ON CONFLICT DO NOTHING"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, \
+             $41, $42, $43, $44, $45) ON CONFLICT DO NOTHING"
         ))
         .bind(run.id.as_str())
         .bind(run.env_id.as_str())
@@ -74,6 +75,15 @@ impl RunTable for PgTx<'_> {
         .bind(run.queue_score)
         .bind(&run.idempotency_key)
         .bind(run.idempotency_key_expires_at.map(|t| t.0))
+        .bind(run.delay_until.map(|t| t.0))
+        .bind(big_opt(run.ttl_secs))
+        .bind(run.ttl_expires_at.map(|t| t.0))
+        .bind(&run.debounce_key)
+        .bind(run.parent_run_id.as_ref().map(RunId::as_str))
+        .bind(run.root_run_id.as_ref().map(RunId::as_str))
+        .bind(big(run.depth))
+        .bind(run.batch_id.as_ref().map(BatchId::as_str))
+        .bind(big_opt(run.batch_index))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -195,11 +205,11 @@ impl RunTable for PgTx<'_> {
              output = $10, output_type = $11, error = $12, metadata = $13, worker_id = $14, version = $15, \
              heartbeat_deadline = $16, attempt_started_at = $17, duration_ms = $18, updated_at = $19, \
              started_at = $20, finished_at = $21, queue_score = $22, idempotency_key = $23, \
-             idempotency_key_expires_at = $24 WHERE id = $25 AND snapshot_id = $26 \
-             RETURNING id) \
+             idempotency_key_expires_at = $24, delay_until = $25, ttl_expires_at = $26, debounce_key = $27 \
+             WHERE id = $28 AND snapshot_id = $29 RETURNING id) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
-            ") SELECT $27, $28, $29, $30, $31, $32, $33, $34 FROM moved"
+            ") SELECT $30, $31, $32, $33, $34, $35, $36, $37 FROM moved"
         ))
         .bind(run.queue_id.as_str())
         .bind(&run.queue_name)
@@ -225,6 +235,9 @@ impl RunTable for PgTx<'_> {
         .bind(run.queue_score)
         .bind(&run.idempotency_key)
         .bind(run.idempotency_key_expires_at.map(|t| t.0))
+        .bind(run.delay_until.map(|t| t.0))
+        .bind(run.ttl_expires_at.map(|t| t.0))
+        .bind(&run.debounce_key)
         .bind(run.id.as_str())
         .bind(expected.as_str())
         .bind(snapshot.id.as_str())

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::types::{Type, Value};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow};
-use stint_types::{EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
+use stint_types::{BatchId, EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{map_error, to_json, ts};
 use crate::tx::{SqliteTx, placeholders};
@@ -14,7 +14,8 @@ pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name,
     execution_status, attempt_number, max_attempts, retry, max_duration, payload, payload_type, output, output_type, \
     error, tags, metadata, concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
     attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score, \
-    idempotency_key, idempotency_key_expires_at";
+    idempotency_key, idempotency_key_expires_at, delay_until, ttl_secs, ttl_expires_at, debounce_key, parent_run_id, \
+    root_run_id, depth, batch_id, batch_index";
 
 const SNAPSHOT_COLUMNS: &str = "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
 
@@ -72,6 +73,15 @@ pub(crate) fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         queue_score: r.get(33)?,
         idempotency_key: r.get(34)?,
         idempotency_key_expires_at: ts(r.get(35)?),
+        delay_until: ts(r.get(36)?),
+        ttl_secs: r.get(37)?,
+        ttl_expires_at: ts(r.get(38)?),
+        debounce_key: r.get(39)?,
+        parent_run_id: r.get::<_, Option<String>>(40)?.map(RunId::from_stored),
+        root_run_id: r.get::<_, Option<String>>(41)?.map(RunId::from_stored),
+        depth: r.get(42)?,
+        batch_id: r.get::<_, Option<String>>(43)?.map(BatchId::from_stored),
+        batch_index: r.get(44)?,
     })
 }
 
@@ -121,7 +131,7 @@ impl SqliteTx<'_> {
 #[async_trait]
 impl RunTable for SqliteTx<'_> {
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(36));
+        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(45));
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -162,6 +172,15 @@ impl RunTable for SqliteTx<'_> {
                     run.queue_score,
                     run.idempotency_key,
                     run.idempotency_key_expires_at.map(|t| t.0),
+                    run.delay_until.map(|t| t.0),
+                    run.ttl_secs,
+                    run.ttl_expires_at.map(|t| t.0),
+                    run.debounce_key,
+                    run.parent_run_id.as_ref().map(RunId::as_str),
+                    run.root_run_id.as_ref().map(RunId::as_str),
+                    run.depth,
+                    run.batch_id.as_ref().map(BatchId::as_str),
+                    run.batch_index,
                 ])
             })
             .map_err(map_error)?;
@@ -269,8 +288,8 @@ impl RunTable for SqliteTx<'_> {
                  attempt_number = ?, max_attempts = ?, retry = ?, max_duration = ?, output = ?, output_type = ?, \
                  error = ?, metadata = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
                  attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ?, \
-                 queue_score = ?, idempotency_key = ?, idempotency_key_expires_at = ? \
-                 WHERE id = ? AND snapshot_id = ?",
+                 queue_score = ?, idempotency_key = ?, idempotency_key_expires_at = ?, delay_until = ?, \
+                 ttl_expires_at = ?, debounce_key = ? WHERE id = ? AND snapshot_id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -298,6 +317,9 @@ impl RunTable for SqliteTx<'_> {
                     run.queue_score,
                     run.idempotency_key,
                     run.idempotency_key_expires_at.map(|t| t.0),
+                    run.delay_until.map(|t| t.0),
+                    run.ttl_expires_at.map(|t| t.0),
+                    run.debounce_key,
                     run.id.as_str(),
                     expected.as_str(),
                 ])
