@@ -8,6 +8,7 @@ pub mod bootstrap;
 mod error;
 mod json;
 mod key_cache;
+mod options;
 mod present;
 mod rate_limit;
 mod routes;

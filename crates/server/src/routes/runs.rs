@@ -3,12 +3,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use serde_json::Value;
-use stint_engine::{Engine, Idempotency, TriggerParams};
+use stint_engine::Engine;
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
 use stint_store::{EnvironmentRow, RunListParams};
 use stint_types::{RunId, RunStatus, Timestamp, names};
@@ -17,14 +15,7 @@ use crate::AppState;
 use crate::auth::Env;
 use crate::error::ApiError;
 use crate::json::Json;
-use crate::present;
-
-/// Longest idempotency key (Trigger.dev's limit).
-const MAX_IDEMPOTENCY_KEY: usize = 2048;
-/// How long an idempotency key applies when the trigger does not say (Trigger.dev's default).
-const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(30 * 86_400);
-/// Largest metadata object, serialized (Trigger.dev's limit).
-const MAX_METADATA_BYTES: usize = 256 * 1024;
+use crate::{options, present};
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 pub async fn trigger(
@@ -42,7 +33,7 @@ pub async fn trigger(
             .transpose()
     };
     let (key_header, ttl_header) = (header("idempotency-key")?, header("idempotency-key-ttl")?);
-    let params = trigger_params(task_id, request, key_header, ttl_header)?;
+    let params = options::trigger_params(task_id, request, key_header, ttl_header)?;
     let triggered = detached(&state, move |engine| async move { engine.trigger(&env, params).await }).await?;
     Ok(axum::Json(TriggerResponse { id: triggered.run.id.to_string(), is_cached: triggered.cached }))
 }
@@ -64,118 +55,6 @@ where
             Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Internal error"))
         }
     }
-}
-
-/// Checks a trigger request and turns it into engine parameters, saying what is wrong if it
-/// cannot be accepted.
-fn trigger_params(
-    task_id: String,
-    request: TriggerRequest,
-    key_header: Option<String>,
-    ttl_header: Option<String>,
-) -> Result<TriggerParams, ApiError> {
-    let options = request.options.unwrap_or_default();
-    let idempotency = match options.idempotency_key.clone().or(key_header) {
-        None => None,
-        Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY => {
-            return Err(ApiError::invalid(format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")));
-        }
-        Some(key) => {
-            let ttl = match options.idempotency_key_ttl.as_deref().or(ttl_header.as_deref()) {
-                None => DEFAULT_IDEMPOTENCY_TTL,
-                Some(text) => parse_ttl(text).ok_or_else(|| {
-                    ApiError::invalid(format!(
-                        "idempotencyKeyTTL must be digits and a unit (s, m, h or d), like 10m or 7d; got '{text}'"
-                    ))
-                })?,
-            };
-            Some(Idempotency { key, ttl })
-        }
-    };
-    let unsupported = options.unsupported();
-    if !unsupported.is_empty() {
-        return Err(ApiError::invalid(format!("Options not supported yet: {}", unsupported.join(", "))));
-    }
-    let payload_type = options.payload_type.clone().unwrap_or_else(|| "application/json".into());
-    let payload = match (payload_type.as_str(), request.payload) {
-        ("application/json", payload) => payload.to_string(),
-        (_, Value::String(text)) => text,
-        (other, _) => {
-            return Err(ApiError::invalid(format!("payload must be a string when payloadType is {other}")));
-        }
-    };
-    if let Some(queue) = &options.queue {
-        names::check_queue_name(&queue.name).map_err(ApiError::invalid)?;
-    }
-    let tags = names::normalize_tags(options.tags.unwrap_or_default()).map_err(ApiError::invalid)?;
-    let metadata = match options.metadata {
-        None | Some(Value::Null) => None,
-        Some(object @ Value::Object(_)) => {
-            if options.metadata_type.as_deref().is_some_and(|t| t != "application/json") {
-                return Err(ApiError::invalid("metadataType must be application/json"));
-            }
-            let text = object.to_string();
-            if text.len() > MAX_METADATA_BYTES {
-                return Err(ApiError::invalid(format!(
-                    "metadata is {} bytes, over the limit of {MAX_METADATA_BYTES}",
-                    text.len()
-                )));
-            }
-            Some(text)
-        }
-        Some(_) => return Err(ApiError::invalid("metadata must be a JSON object")),
-    };
-    let max_attempts = match options.max_attempts {
-        None => None,
-        Some(n @ 1..=250) => Some(n as u32),
-        Some(n) => return Err(ApiError::invalid(format!("maxAttempts must be between 1 and 250, got {n}"))),
-    };
-    let priority_ms = match options.priority {
-        None => 0,
-        Some(p) if p.is_finite() => (p * 1000.0).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i64,
-        Some(_) => return Err(ApiError::invalid("priority must be a finite number of seconds")),
-    };
-    let max_duration = match options.max_duration {
-        None => None,
-        Some(s) if s.is_finite() && s >= 1.0 => Some(s.min(f64::from(i32::MAX)).round() as u32),
-        Some(s) => return Err(ApiError::invalid(format!("maxDuration must be at least 1 second, got {s}"))),
-    };
-    if let Some(key) = &options.concurrency_key
-        && (key.is_empty() || key.len() > 1024)
-    {
-        return Err(ApiError::invalid("concurrencyKey must be 1 to 1024 characters"));
-    }
-    Ok(TriggerParams {
-        task_id,
-        payload,
-        payload_type,
-        queue: options.queue.map(|q| q.name),
-        concurrency_key: options.concurrency_key,
-        max_attempts,
-        tags,
-        metadata,
-        priority_ms,
-        is_test: options.test.unwrap_or(false),
-        machine: options.machine,
-        max_duration,
-        replayed_from: None,
-        idempotency,
-    })
-}
-
-/// An idempotency key's time to live as Trigger.dev writes it: digits and one unit, `s`, `m`,
-/// `h` or `d`.
-fn parse_ttl(text: &str) -> Option<Duration> {
-    let unit = text.chars().last()?;
-    let amount: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    let seconds = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    amount.checked_mul(seconds).map(Duration::from_secs)
 }
 
 /// A run id from a path; anything that is not a run id is a run that does not exist.
