@@ -23,14 +23,15 @@ mod tenancy_admin;
 pub use config::{Config, Timeouts};
 pub use error::Error;
 pub use ids::Ids;
-pub use shell::Engine;
+pub use shell::{Engine, Maintained};
 pub use systems::attempt::{Completed, HeartbeatVerdict, Outcome};
 pub use systems::cancel::Cancelled;
 pub use systems::limits::{EnvUsage, MAX_BURST_FACTOR};
 pub use systems::queues::{MAX_LIMIT_OVERRIDE, QueueRef, QueueView};
 pub use systems::rates::{RATE_LIMITS, RATE_PERIODS_MS};
 pub use systems::tenancy::{Bootstrapped, KeyView, NewKey, NewToken, PROJECT_ENVIRONMENTS, ProjectView};
-pub use systems::trigger::{Idempotency, TriggerParams, Triggered};
+pub use systems::timing::Due;
+pub use systems::trigger::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams, Triggered};
 pub use systems::workers::TaskSpec;
 
 /// The system clock.

@@ -25,11 +25,14 @@ use crate::systems::lanes::Rotation;
 use crate::systems::pool::{self, EnvRotation, PoolDequeued};
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
-use crate::systems::trigger::{self, Idle, TriggerParams, Triggered};
+use crate::systems::timing::{self, Due};
+use crate::systems::trigger::{self, Delay, Idle, TriggerParams, Triggered};
 use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
 const SWEEP_BATCH: u32 = 200;
+/// How often expired request keys are looked for.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// The lease of the node doing maintenance.
 const MAINTENANCE_LEASE: &str = "maintenance";
 /// Longest a waiting dequeue goes without looking at the queues again.
@@ -55,6 +58,17 @@ pub struct Engine {
     rotation: Arc<Rotation>,
     env_rotation: EnvRotation,
     stopping: AtomicBool,
+    /// When expired request keys are next looked for.
+    forget_after: Mutex<Option<Timestamp>>,
+}
+
+/// What a maintenance pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintained {
+    /// Stalled runs handled.
+    pub stalled: usize,
+    /// Delayed runs queued and runs expired.
+    pub due: Due,
 }
 
 impl Engine {
@@ -82,6 +96,7 @@ impl Engine {
             rotation: Arc::default(),
             env_rotation: EnvRotation::default(),
             stopping: AtomicBool::new(false),
+            forget_after: Mutex::new(None),
         }
     }
 
@@ -205,6 +220,34 @@ impl Engine {
                 let params = trigger::replay_params(&original);
                 let triggered = trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes);
                 Ok(triggered.await?.run)
+            })
+        })
+        .await
+    }
+
+    /// Moves the due time of a delayed run of `env`.
+    pub async fn reschedule(&self, env: &EnvironmentRow, run_id: &RunId, delay: Delay) -> Result<RunRow, Error> {
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move {
+                let run = visible_run(tx, &env, &run_id).await?;
+                timing::reschedule(tx, &ctx.ids, ctx.now, run, delay, changes).await
+            })
+        })
+        .await
+    }
+
+    /// Takes an idempotency key of a task in `env` off the run holding it, so the next trigger
+    /// with the key makes a new run; returns that run's id.
+    pub async fn reset_idempotency_key(&self, env: &EnvironmentRow, task_id: &str, key: &str) -> Result<RunId, Error> {
+        let (env, task_id, key) = (env.clone(), task_id.to_string(), key.to_string());
+        self.write(move |tx, _, _| {
+            Box::pin(async move {
+                let Some(run) = tx.run_by_idempotency_key(&env.id, &task_id, &key).await? else {
+                    return Err(Error::NotFound(format!("No run of task {task_id} holds idempotency key {key}")));
+                };
+                tx.run_forget_idempotency_key(&run.id).await?;
+                Ok(run.id)
             })
         })
         .await
@@ -451,12 +494,12 @@ impl Engine {
         .await
     }
 
-    /// Does the maintenance work, the stall sweep, if `node` holds the maintenance lease or can
-    /// take it (it is free or expired); holding it, `node` extends it by `lease`. Among nodes
-    /// sharing a database one does maintenance at a time, and another takes over within `lease`
-    /// of the last one stopping. Returns how many runs were handled, or `None` when another node
-    /// holds the lease.
-    pub async fn maintain(&self, node: &str, lease: Duration) -> Result<Option<usize>, Error> {
+    /// Does the maintenance work, the stall sweep and the work that is due (see
+    /// [`Engine::run_due`]), if `node` holds the maintenance lease or can take it (it is free or
+    /// expired); holding it, `node` extends it by `lease`. Among nodes sharing a database one
+    /// does maintenance at a time, and another takes over within `lease` of the last one
+    /// stopping. Returns what was done, or `None` when another node holds the lease.
+    pub async fn maintain(&self, node: &str, lease: Duration) -> Result<Option<Maintained>, Error> {
         let (node, now) = (node.to_string(), self.clock.now());
         let until = now.plus(lease);
         let held = self
@@ -466,9 +509,43 @@ impl Engine {
             })
             .await?;
         match held {
-            Some(_) => Ok(Some(self.sweep_stalled().await?)),
+            Some(_) => Ok(Some(Maintained { stalled: self.sweep_stalled().await?, due: self.run_due().await? })),
             None => Ok(None),
         }
+    }
+
+    /// Queues the delayed runs that are due and expires the runs whose TTL passed, in batches
+    /// until none is left; forgets expired request keys. Looks first, in a read, whether
+    /// anything is due, so calling it often costs no write. The node holding the maintenance
+    /// lease calls it between sweeps; every move is fenced, so two nodes calling it at once
+    /// (one that lost the lease without knowing yet) do nothing twice.
+    pub async fn run_due(&self) -> Result<Due, Error> {
+        let now = self.clock.now();
+        let next = self.store.read(|tx| Box::pin(async move { Ok::<_, Error>(tx.run_next_due().await?) })).await?;
+        let mut done = Due::default();
+        if next.is_some_and(|at| at <= now) {
+            loop {
+                let (queued, expired) = self
+                    .write(move |tx, ctx, changes| {
+                        Box::pin(async move {
+                            let queued = timing::queue_delayed(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
+                            let expired = timing::expire(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
+                            Ok((queued, expired))
+                        })
+                    })
+                    .await?;
+                done.queued += queued;
+                done.expired += expired;
+                if queued < SWEEP_BATCH as usize && expired < SWEEP_BATCH as usize {
+                    break;
+                }
+            }
+        }
+        if self.forget_after.lock().is_none_or(|at| at <= now) {
+            self.write(move |tx, ctx, _| Box::pin(timing::forget_requests(tx, ctx.now, SWEEP_BATCH))).await?;
+            *self.forget_after.lock() = Some(now.plus(FORGET_EVERY));
+        }
+        Ok(done)
     }
 
     /// Gives the maintenance lease up, if `node` holds it, so another node takes over at once.

@@ -85,3 +85,34 @@ async fn concurrent_triggers_with_one_key_make_one_run() {
     assert_eq!(ids.len(), 1);
     assert_eq!(fresh, 1, "one trigger made the run, the others were answered with it");
 }
+
+#[tokio::test]
+async fn an_expired_run_gives_its_key_up() {
+    let h = Harness::new().await;
+    let params = |key: &str| TriggerParams {
+        idempotency: Some(Idempotency { key: key.into(), ttl: Duration::from_secs(86_400) }),
+        ttl_secs: Some(10),
+        ..TriggerParams::new("t", "1")
+    };
+    let first = h.engine.trigger(&h.prod, params("k")).await.unwrap();
+    h.advance(10_000);
+    assert_eq!(h.engine.run_due().await.unwrap().expired, 1);
+    assert_eq!(h.run(&h.prod, &first.run.id).await.status, RunStatus::Expired);
+    let second = h.engine.trigger(&h.prod, params("k")).await.unwrap();
+    assert!(!second.cached);
+    assert_ne!(second.run.id, first.run.id);
+}
+
+#[tokio::test]
+async fn a_reset_key_makes_the_next_trigger_a_new_run() {
+    let h = Harness::new().await;
+    let first = trigger(&h, &h.prod, "t", "k", 3_600).await;
+    let error = h.engine.reset_idempotency_key(&h.prod, "other", "k").await.unwrap_err();
+    assert!(matches!(error, stint_engine::Error::NotFound(_)), "another task's key: {error:?}");
+    let error = h.engine.reset_idempotency_key(&h.dev, "t", "k").await.unwrap_err();
+    assert!(matches!(error, stint_engine::Error::NotFound(_)), "another environment's key: {error:?}");
+    assert_eq!(h.engine.reset_idempotency_key(&h.prod, "t", "k").await.unwrap(), first.run.id);
+    let second = trigger(&h, &h.prod, "t", "k", 3_600).await;
+    assert!(!second.cached);
+    assert_ne!(second.run.id, first.run.id);
+}

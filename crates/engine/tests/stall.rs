@@ -92,14 +92,26 @@ async fn one_node_at_a_time_does_maintenance_and_another_takes_over() {
     h.dequeue(&worker, 1).await;
     let lease = Duration::from_secs(5);
 
-    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), Some(0));
+    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap().map(|m| m.stalled), Some(0));
     h.advance(4_999);
     assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), None, "a holds the lease for 5 s");
     h.advance(1);
-    assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), Some(0), "a stopped renewing: b takes over");
+    assert_eq!(
+        h.engine.maintain("node-b", lease).await.unwrap().map(|m| m.stalled),
+        Some(0),
+        "a stopped renewing: b takes over"
+    );
     assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), None);
     h.advance(30_000);
-    assert_eq!(h.engine.maintain("node-a", lease).await.unwrap(), Some(1), "whoever holds the lease sweeps");
+    assert_eq!(
+        h.engine.maintain("node-a", lease).await.unwrap().map(|m| m.stalled),
+        Some(1),
+        "whoever holds the lease sweeps"
+    );
     h.engine.resign("node-a").await.unwrap();
-    assert_eq!(h.engine.maintain("node-b", lease).await.unwrap(), Some(0), "a resigned lease is free at once");
+    assert_eq!(
+        h.engine.maintain("node-b", lease).await.unwrap().map(|m| m.stalled),
+        Some(0),
+        "a resigned lease is free at once"
+    );
 }

@@ -72,10 +72,11 @@ pub struct TriggerOptions {
     /// Deployment pinning (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_deployment_id: Option<Value>,
-    /// Delay before the run is queued (not supported yet).
+    /// Delay before the run is queued: a duration like `1h30m` or an ISO 8601 date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Value>,
-    /// Time to live while queued (not supported yet).
+    /// How long the run may wait for its first attempt once queued: a duration like `10m` or
+    /// whole seconds; `0` for none. Development environments default to 10 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Value>,
     /// At most one run per environment, task and key while the key applies (≤ 2048 characters).
@@ -87,7 +88,7 @@ pub struct TriggerOptions {
     /// The SDK's record of the caller's key and its scope; accepted and not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key_options: Option<Value>,
-    /// Debounce settings (not supported yet).
+    /// Debounce settings: `{key, delay, mode?: leading|trailing, maxDelay?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce: Option<Value>,
     /// Parent run of a child trigger (not supported yet).
@@ -122,9 +123,6 @@ impl TriggerOptions {
         let named = [
             ("lockToVersion", &self.lock_to_version),
             ("externalDeploymentId", &self.external_deployment_id),
-            ("delay", &self.delay),
-            ("ttl", &self.ttl),
-            ("debounce", &self.debounce),
             ("parentRunId", &self.parent_run_id),
             ("resumeParentOnCompletion", &self.resume_parent_on_completion),
             ("parentBatch", &self.parent_batch),
@@ -209,6 +207,15 @@ pub struct RunCommon {
     /// When the run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// When a delayed run is (or was) due to be queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayed_until: Option<String>,
+    /// How long the run may wait for its first attempt once queued, like `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    /// When the run expired, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Always 0: Stint does not bill.

@@ -29,6 +29,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/runs", get(runs::list))
         .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
         .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
+        .route("/api/v1/runs/{run_id}/reschedule", post(runs::reschedule))
+        .route("/api/v1/idempotencyKeys/{key}/reset", post(runs::reset_idempotency_key))
         .route("/api/v1/queues", get(queues::list))
         .route("/api/v1/queues/{queue}", get(queues::retrieve))
         .route("/api/v1/queues/{queue}/pause", post(queues::pause))

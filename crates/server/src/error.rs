@@ -64,6 +64,13 @@ impl From<stint_engine::Error> for ApiError {
                 tracing::warn!(%message, "database unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; retry shortly")
             }
+            // Two requests made the same thing at once and this one lost; sent again, it finds the
+            // other's.
+            E::Store(S::Duplicate(message)) => {
+                tracing::info!(%message, "a concurrent request made the same thing first");
+                ApiError::new(StatusCode::CONFLICT, "A concurrent request made the same thing first; retry")
+                    .with_code("CONFLICT")
+            }
             E::Store(S::Closed) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down"),
             E::Store(other) => {
                 tracing::error!(error = %other, "store error");

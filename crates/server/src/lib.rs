@@ -210,25 +210,39 @@ pub async fn migrate(config: &Config) -> Result<(), Error> {
     }
 }
 
-/// Every `interval`, does the maintenance work (the stall sweep) if this node holds the
-/// maintenance lease or can take it. The lease lasts five intervals (at least 2 s): a node that
-/// dies is replaced within that time.
+/// Every `interval`, does the maintenance work (the stall sweep and the work that is due) if
+/// this node holds the maintenance lease or can take it. The lease lasts five intervals (at least
+/// 2 s): a node that dies is replaced within that time. Between sweeps, the holder looks for due
+/// work every [`DUE_EVERY`] (a read, unless something is due), so a delayed run is queued and a
+/// run past its TTL expires within that time of its due time.
 async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
     let lease = (interval * 5).max(Duration::from_secs(2));
-    let mut ticks = tokio::time::interval(interval);
+    let mut ticks = tokio::time::interval(interval.min(DUE_EVERY));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading = false;
+    let mut swept_at: Option<tokio::time::Instant> = None;
     loop {
-        ticks.tick().await;
+        let now = ticks.tick().await;
+        if swept_at.is_some_and(|at| now.duration_since(at) < interval) {
+            if leading {
+                match engine.run_due().await {
+                    Ok(due) => log_due(due),
+                    Err(error) => tracing::warn!(%error, "queueing due runs failed; retrying at the next tick"),
+                }
+            }
+            continue;
+        }
+        swept_at = Some(now);
         match engine.maintain(&node, lease).await {
-            Ok(Some(handled)) => {
+            Ok(Some(done)) => {
                 if !leading {
                     tracing::info!(node, "this node does the maintenance work now");
                     leading = true;
                 }
-                if handled > 0 {
-                    tracing::info!(runs = handled, "handled stalled runs");
+                if done.stalled > 0 {
+                    tracing::info!(runs = done.stalled, "handled stalled runs");
                 }
+                log_due(done.due);
             }
             Ok(None) => {
                 if leading {
@@ -236,7 +250,19 @@ async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
                     leading = false;
                 }
             }
-            Err(error) => tracing::warn!(%error, "maintenance failed; retrying at the next tick"),
+            Err(error) => {
+                leading = false;
+                tracing::warn!(%error, "maintenance failed; retrying at the next tick")
+            }
         }
+    }
+}
+
+/// How often the maintenance node looks for delayed runs that are due and runs past their TTL.
+const DUE_EVERY: Duration = Duration::from_millis(100);
+
+fn log_due(due: stint_engine::Due) {
+    if due.queued > 0 || due.expired > 0 {
+        tracing::debug!(queued = due.queued, expired = due.expired, "handled due runs");
     }
 }

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::Value;
-use stint_engine::{Idempotency, TriggerParams};
+use stint_engine::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams};
 use stint_protocol::api::TriggerRequest;
-use stint_types::names;
+use stint_types::{Timestamp, duration, names};
 
 use crate::error::ApiError;
 
@@ -15,6 +16,8 @@ use crate::error::ApiError;
 const MAX_IDEMPOTENCY_KEY: usize = 2048;
 /// How long an idempotency key applies when the trigger does not say (Trigger.dev's default).
 const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// Longest debounce key (Trigger.dev's limit).
+const MAX_DEBOUNCE_KEY: usize = 512;
 /// Largest metadata object, serialized (Trigger.dev's limit).
 const MAX_METADATA_BYTES: usize = 256 * 1024;
 
@@ -44,6 +47,9 @@ pub(crate) fn trigger_params(
             Some(Idempotency { key, ttl })
         }
     };
+    let delay = options.delay.as_ref().filter(|v| !v.is_null()).map(parse_delay).transpose()?;
+    let ttl_secs = options.ttl.as_ref().filter(|v| !v.is_null()).map(parse_run_ttl).transpose()?;
+    let debounce = options.debounce.as_ref().filter(|v| !v.is_null()).map(parse_debounce).transpose()?;
     let unsupported = options.unsupported();
     if !unsupported.is_empty() {
         return Err(ApiError::invalid(format!("Options not supported yet: {}", unsupported.join(", "))));
@@ -112,7 +118,81 @@ pub(crate) fn trigger_params(
         max_duration,
         replayed_from: None,
         idempotency,
+        delay,
+        ttl_secs,
+        debounce,
+        request_key: None,
     })
+}
+
+/// The `delay` option: a duration like `1h30m`, or an ISO 8601 date (a date already past means no
+/// delay).
+pub(crate) fn parse_delay(value: &Value) -> Result<Delay, ApiError> {
+    let invalid = || ApiError::invalid(format!("delay must be a duration like 1h30m or an ISO 8601 date; got {value}"));
+    let Value::String(text) = value else { return Err(invalid()) };
+    if let Some(delay) = duration::parse(text) {
+        return Ok(Delay::For(delay));
+    }
+    Timestamp::parse_date(text).map(Delay::Until).ok_or_else(invalid)
+}
+
+/// The `ttl` option: a duration like `10m` or whole seconds; `0` means no TTL.
+fn parse_run_ttl(value: &Value) -> Result<u32, ApiError> {
+    let seconds = match value {
+        Value::String(text) => duration::parse(text).map(|d| d.as_secs()),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    seconds.and_then(|s| u32::try_from(s).ok()).ok_or_else(|| {
+        ApiError::invalid(format!("ttl must be a duration like 10m or a whole number of seconds; got {value}"))
+    })
+}
+
+/// The `debounce` option as Trigger.dev's SDK sends it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DebounceOption {
+    key: String,
+    delay: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    max_delay: Option<String>,
+}
+
+/// The `debounce` option: `{key, delay, mode?, maxDelay?}`.
+fn parse_debounce(value: &Value) -> Result<Debounce, ApiError> {
+    let option: DebounceOption = serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::invalid(format!("debounce must be {{key, delay, mode?, maxDelay?}}: {e}")))?;
+    if option.key.is_empty() || option.key.chars().count() > MAX_DEBOUNCE_KEY {
+        return Err(ApiError::invalid(format!("debounce.key must be 1 to {MAX_DEBOUNCE_KEY} characters")));
+    }
+    let delay = duration::parse(&option.delay).filter(|d| d.as_secs() >= 1).ok_or_else(|| {
+        ApiError::invalid(format!("debounce.delay must be a duration of at least 1s like 5s; got '{}'", option.delay))
+    })?;
+    let mode = match option.mode.as_deref() {
+        None | Some("leading") => DebounceMode::Leading,
+        Some("trailing") => DebounceMode::Trailing,
+        Some(other) => {
+            return Err(ApiError::invalid(format!("debounce.mode must be leading or trailing; got '{other}'")));
+        }
+    };
+    let max_delay = match option.max_delay.as_deref() {
+        None => None,
+        Some(text) => match duration::parse(text) {
+            Some(max) if max > delay => Some(max),
+            Some(_) => {
+                return Err(ApiError::invalid(format!(
+                    "debounce.maxDelay ({text}) must be longer than debounce.delay ({})",
+                    option.delay
+                )));
+            }
+            None => {
+                return Err(ApiError::invalid(format!("debounce.maxDelay must be a duration like 1m; got '{text}'")));
+            }
+        },
+    };
+    Ok(Debounce { key: option.key, delay, mode, max_delay })
 }
 
 /// An idempotency key's time to live as Trigger.dev writes it: digits and one unit, `s`, `m`,

@@ -4,6 +4,7 @@ use serde_json::Value;
 use stint_protocol::api::{RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
 use stint_protocol::worker::DequeuedRun;
 use stint_store::{EnvironmentRow, RunRow};
+use stint_types::{RunStatus, duration};
 
 /// Stored data back as JSON: parsed when it is JSON, a string otherwise.
 pub fn decode(data: &str, content_type: &str) -> Value {
@@ -34,6 +35,9 @@ fn common(run: &RunRow) -> RunCommon {
         updated_at: run.updated_at.to_rfc3339(),
         started_at: run.started_at.map(|t| t.to_rfc3339()),
         finished_at: run.finished_at.map(|t| t.to_rfc3339()),
+        delayed_until: run.delay_until.map(|t| t.to_rfc3339()),
+        ttl: run.ttl_secs.map(|secs| duration::format(secs.into())),
+        expired_at: run.finished_at.filter(|_| status == RunStatus::Expired).map(|t| t.to_rfc3339()),
         tags: run.tags.clone(),
         cost_in_cents: 0.0,
         base_cost_in_cents: 0.0,

@@ -169,11 +169,6 @@ async fn bad_trigger_requests_get_a_clear_4xx_and_store_nothing() {
             "queue name",
         ),
         (
-            json!({"payload": 1, "options": {"delay": "1h"}}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not supported yet: delay",
-        ),
-        (
             json!({"payload": 1, "options": {"payloadType": "text/plain"}}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "payload must be a string",

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod lanes;
 pub mod leases;
 pub mod limits;
+pub mod options;
 pub mod queues;
 pub mod rates;
 pub mod runs;
@@ -50,6 +51,9 @@ macro_rules! conformance_tests {
             transactions::reads_see_committed_writes,
             leases::a_lease_has_one_holder_until_it_expires,
             leases::signals_arrive_when_committed,
+            options::due_runs_are_found_by_time,
+            options::debounce_keys_and_input,
+            options::request_keys_keep_their_answer,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

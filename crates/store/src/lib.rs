@@ -12,7 +12,7 @@ mod store;
 mod tables;
 
 pub use error::Error;
-pub use rows::{AccessTokenRow, AdminTokenRow};
+pub use rows::{AccessTokenRow, AdminTokenRow, RequestKeyRow};
 pub use rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
@@ -20,5 +20,5 @@ pub use rows::{
 pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
-pub use tables::RateTable;
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
+pub use tables::{OptionTable, RateTable};

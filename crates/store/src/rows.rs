@@ -425,3 +425,19 @@ pub struct RunListParams {
     /// Most rows to return.
     pub limit: u32,
 }
+
+/// The answer to a trigger request sent with a request idempotency key: the same request sent
+/// again before `expires_at` answers the same run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKeyRow {
+    /// The environment.
+    pub env_id: EnvId,
+    /// The key the client sent.
+    pub key: String,
+    /// The run the request answered.
+    pub run_id: RunId,
+    /// Whether the answer was a run that existed already.
+    pub cached: bool,
+    /// When the answer is forgotten.
+    pub expires_at: Timestamp,
+}

@@ -5,6 +5,7 @@ use stint_types::{EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Ti
 
 use crate::signal::Signal;
 
+use crate::rows::RequestKeyRow;
 use crate::rows::{AccessTokenRow, AdminTokenRow};
 use crate::rows::{RateLimit, RateOverride};
 
@@ -16,12 +17,22 @@ use crate::rows::{
 
 /// A transaction: every table, used through `&mut dyn Tx`.
 pub trait Tx:
-    TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + LeaseTable + Signals + Send
+    TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + OptionTable + LeaseTable + Signals + Send
 {
 }
 
-impl<T: TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + LeaseTable + Signals + Send> Tx
-    for T
+impl<
+    T: TenancyTable
+        + QueueTable
+        + LimitTable
+        + RateTable
+        + WorkerTable
+        + RunTable
+        + OptionTable
+        + LeaseTable
+        + Signals
+        + Send,
+> Tx for T
 {
 }
 
@@ -274,4 +285,31 @@ pub trait RunTable {
     async fn run_stalled(&mut self, now: Timestamp, limit: u32) -> Result<Vec<RunRow>, Error>;
     /// A run's snapshots, oldest first.
     async fn snapshot_list(&mut self, run_id: &RunId) -> Result<Vec<SnapshotRow>, Error>;
+}
+
+/// What trigger options keep on runs and beside them: delayed runs coming due, time-to-live
+/// deadlines, debounce keys and the answers of requests sent with a request idempotency key.
+#[async_trait]
+pub trait OptionTable {
+    /// Delayed runs due at `now` or earlier, earliest first.
+    async fn run_delayed_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<RunRow>, Error>;
+    /// Runs whose TTL passed at `now` or earlier while they waited for their first attempt,
+    /// earliest first.
+    async fn run_ttl_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<RunRow>, Error>;
+    /// The earliest time a delayed run comes due or a TTL passes.
+    async fn run_next_due(&mut self) -> Result<Option<Timestamp>, Error>;
+    /// The delayed run of an environment and task holding a debounce key.
+    async fn run_by_debounce_key(&mut self, env_id: &EnvId, task_id: &str, key: &str) -> Result<Option<RunRow>, Error>;
+    /// Takes a run's debounce key away, so a new run can hold it.
+    async fn run_forget_debounce_key(&mut self, id: &RunId) -> Result<(), Error>;
+    /// Writes a run's input (payload and its type, tags, machine), which transitions do not
+    /// write; the caller has moved the run in this transaction, so it holds it.
+    async fn run_set_input(&mut self, run: &RunRow) -> Result<(), Error>;
+    /// The answer recorded for a request key of an environment, whether or not it has expired.
+    async fn request_key_get(&mut self, env_id: &EnvId, key: &str) -> Result<Option<RequestKeyRow>, Error>;
+    /// Records the answer for a request key, replacing one that expired by `now`; `Duplicate`
+    /// when the key has an answer that has not.
+    async fn request_key_put(&mut self, row: &RequestKeyRow, now: Timestamp) -> Result<(), Error>;
+    /// Deletes up to `limit` answers that expired before `before`; returns how many.
+    async fn request_key_purge(&mut self, before: Timestamp, limit: u32) -> Result<u64, Error>;
 }

@@ -3,6 +3,7 @@
 //! This crate does no IO: everything here is a value or a pure function, so every other crate can
 //! share it, the worker SDK included.
 
+pub mod duration;
 pub mod env;
 pub mod error;
 pub mod ids;

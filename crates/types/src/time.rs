@@ -43,6 +43,11 @@ impl Timestamp {
         if let Ok(ms) = text.parse::<i64>() {
             return Some(Timestamp(ms));
         }
+        Timestamp::parse_date(text)
+    }
+
+    /// Parses RFC 3339 text (an ISO 8601 date and time with its offset).
+    pub fn parse_date(text: &str) -> Option<Timestamp> {
         DateTime::parse_from_rfc3339(text).ok().map(|t| Timestamp(t.timestamp_millis()))
     }
 }

@@ -13,6 +13,7 @@ use crate::state::{Changes, Plan};
 use crate::systems::lanes::{self, LaneKey, Rotation};
 use crate::systems::limits::{self, LaneRoom};
 use crate::systems::rates::QueueRate;
+use crate::systems::timing;
 
 /// What a dequeue took.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +126,7 @@ pub(crate) async fn take(
 
     let mut tasks: HashMap<String, Option<TaskRow>> = HashMap::new();
     let mut starts = Vec::new();
+    let mut expired = Vec::new();
     let mut remaining = max_runs.min(env.free);
     for (_, queue) in ready {
         if remaining == 0 {
@@ -178,6 +180,11 @@ pub(crate) async fn take(
         }
         remaining -= u32::try_from(queued.len()).unwrap_or(remaining);
         for run in queued {
+            // A run whose TTL passed since the last expiry pass ends instead of starting.
+            if timing::is_expired(&run, now) {
+                expired.push(timing::plan_expired(ids, now, run));
+                continue;
+            }
             let task = match tasks.get(&run.task_id) {
                 Some(task) => task.clone(),
                 None => {
@@ -190,7 +197,7 @@ pub(crate) async fn take(
         }
     }
     // The runs taken are locked by this transaction, so every start is made.
-    let moves: Vec<&Plan<()>> = starts.iter().collect();
+    let moves: Vec<&Plan<()>> = starts.iter().chain(&expired).collect();
     for result in changes.apply_many(tx, &moves).await? {
         result?;
     }

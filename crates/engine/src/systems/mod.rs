@@ -11,5 +11,6 @@ pub mod queues;
 pub mod rates;
 pub mod stall;
 pub mod tenancy;
+pub mod timing;
 pub mod trigger;
 pub mod workers;

@@ -1,7 +1,9 @@
 //! Creating runs: trigger and replay.
 
-use stint_store::{EnvironmentRow, QueueRow, RateLimit, RunRow, SnapshotRow, Tx, WorkerRow};
-use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
+use std::time::Duration;
+
+use stint_store::{EnvironmentRow, QueueRow, RateLimit, RequestKeyRow, RunRow, SnapshotRow, Tx, WorkerRow};
+use stint_types::{EnvironmentType, ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
 use crate::config::Config;
@@ -41,7 +43,57 @@ pub struct TriggerParams {
     pub replayed_from: Option<RunId>,
     /// An idempotency key: a trigger with a key a live run holds returns that run.
     pub idempotency: Option<Idempotency>,
+    /// When the run is queued, if not at once.
+    pub delay: Option<Delay>,
+    /// Seconds the run may wait for its first attempt once queued; `Some(0)` turns off the
+    /// development environment's default.
+    pub ttl_secs: Option<u32>,
+    /// Debounce settings: triggers with one key while its run is delayed push it back instead of
+    /// making runs.
+    pub debounce: Option<Debounce>,
+    /// The client's key for this request: the same request sent again within a day answers
+    /// what the first one did.
+    pub request_key: Option<String>,
 }
+
+/// When a delayed run is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// This long after the trigger.
+    For(Duration),
+    /// At this time; a time already past means no delay.
+    Until(Timestamp),
+}
+
+/// A debounced trigger's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Debounce {
+    /// The key: per environment and task, one delayed run at a time holds it.
+    pub key: String,
+    /// How long after the latest trigger the run is queued.
+    pub delay: Duration,
+    /// Whether later triggers replace the run's input.
+    pub mode: DebounceMode,
+    /// The latest the run may be queued, counted from its creation; a trigger that would push it
+    /// past this makes a new run instead.
+    pub max_delay: Option<Duration>,
+}
+
+/// Which trigger's input a debounced run keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebounceMode {
+    /// The first trigger's.
+    Leading,
+    /// The latest trigger's: payload, metadata, tags, attempts, maximum duration and machine.
+    Trailing,
+}
+
+/// How long a request key's answer is kept (Trigger.dev's 24 hours).
+pub const REQUEST_KEY_TTL: Duration = Duration::from_secs(86_400);
+/// The TTL of runs of development environments whose trigger and task set none (Trigger.dev's).
+pub const DEV_DEFAULT_TTL_SECS: u32 = 600;
+/// A debounced run's new due time is rounded up to this, as Trigger.dev does.
+const DEBOUNCE_QUANTUM_MS: i64 = 1_000;
 
 /// An idempotency key and how long it applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +131,10 @@ impl TriggerParams {
             max_duration: None,
             replayed_from: None,
             idempotency: None,
+            delay: None,
+            ttl_secs: None,
+            debounce: None,
+            request_key: None,
         }
     }
 }
@@ -86,11 +142,14 @@ impl TriggerParams {
 /// A worker waiting for a run of a task, asked for by task identifier; see `handoff`.
 pub(crate) type Idle<'a> = &'a mut (dyn FnMut(&str) -> Option<(u64, WorkerRow)> + Send);
 
-/// Creates a run, or returns the live run that holds its idempotency key (as Trigger.dev does: a
-/// key whose run failed or expired, or whose time has passed, is taken off that run and a new
-/// run made). When a worker of its task is waiting, its queue has a free slot and nothing in
-/// the queue is ready ahead of it, the run's attempt starts for that worker in this transaction
-/// and the run is handed to it after the commit; otherwise the run goes into its queue.
+/// Creates a run, or answers with one that exists: the run a request with the same request key
+/// made, the live run holding the idempotency key (as Trigger.dev does: a key whose run failed or
+/// expired, or whose time has passed, is taken off that run and a new run made), or the delayed
+/// run holding the debounce key, pushed back. A run with a delay waits as `DELAYED` until
+/// [`crate::systems::timing`] queues it. When a worker of its task is waiting, its queue has a
+/// free slot and nothing in the queue is ready ahead of it, a run's attempt starts for that worker
+/// in this transaction and the run is handed to it after the commit; otherwise the run goes into
+/// its queue.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn trigger(
     tx: &mut dyn Tx,
@@ -102,8 +161,45 @@ pub(crate) async fn trigger(
     idle: Idle<'_>,
     changes: &mut Changes,
 ) -> Result<Triggered, Error> {
+    let Some(request_key) = params.request_key.clone() else {
+        return create(tx, ids, now, config, env, params, idle, changes).await;
+    };
+    if let Some(answer) = tx.request_key_get(&env.id, &request_key).await?
+        && answer.expires_at > now
+        && let Some(run) = tx.run_get(&answer.run_id).await?
+    {
+        return Ok(Triggered { run, cached: answer.cached });
+    }
+    let triggered = create(tx, ids, now, config, env, params, idle, changes).await?;
+    let answer = RequestKeyRow {
+        env_id: env.id.clone(),
+        key: request_key,
+        run_id: triggered.run.id.clone(),
+        cached: triggered.cached,
+        expires_at: now.plus(REQUEST_KEY_TTL),
+    };
+    tx.request_key_put(&answer, now).await?;
+    Ok(triggered)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    config: &Config,
+    env: &EnvironmentRow,
+    params: TriggerParams,
+    idle: Idle<'_>,
+    changes: &mut Changes,
+) -> Result<Triggered, Error> {
     if let Some(idempotency) = &params.idempotency
         && let Some(run) = reusable(tx, env, &params.task_id, &idempotency.key, now).await?
+    {
+        return Ok(Triggered { run, cached: true });
+    }
+    if let Some(debounce) = &params.debounce
+        && let Some(run) = debounced(tx, ids, now, env, debounce, Input::of_params(&params), changes).await?
     {
         return Ok(Triggered { run, cached: true });
     }
@@ -120,7 +216,19 @@ pub(crate) async fn trigger(
     if handoff_room(&queue, keyed) > 0 && limits::is_limited(&queue, None) {
         queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
     }
-    let taker = if handoff_room(&queue, keyed) > 0
+    let delay_until = match (&params.debounce, params.delay) {
+        (Some(debounce), _) => Some(now.plus(debounce.delay)),
+        (None, Some(Delay::For(delay))) => (!delay.is_zero()).then(|| now.plus(delay)),
+        (None, Some(Delay::Until(at))) => (at > now).then_some(at),
+        (None, None) => None,
+    };
+    let ttl_secs = match params.ttl_secs {
+        Some(0) => None,
+        Some(secs) => Some(secs),
+        None => (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS),
+    };
+    let taker = if delay_until.is_none()
+        && handoff_room(&queue, keyed) > 0
         && !tx.queue_ready(&queue.id, now.millis()).await?
         && tx.env_limits(&env.id).await?.is_none_or(|env| env.concurrency_limit.is_none() && !env.paused)
     {
@@ -129,15 +237,19 @@ pub(crate) async fn trigger(
         None
     };
     let id = ids.run(now);
+    let (status, execution_status) = match delay_until {
+        Some(_) => (RunStatus::Delayed, ExecutionStatus::Delayed),
+        None => (RunStatus::Queued, ExecutionStatus::Queued),
+    };
     let run = RunRow {
         id: id.clone(),
         env_id: env.id.clone(),
         task_id: params.task_id,
         queue_id: queue.id.clone(),
         queue_name: queue.name.clone(),
-        status: RunStatus::Queued,
+        status,
         snapshot_id: ids.snapshot(now),
-        execution_status: ExecutionStatus::Queued,
+        execution_status,
         attempt_number: 0,
         max_attempts: params.max_attempts,
         retry: None,
@@ -151,7 +263,7 @@ pub(crate) async fn trigger(
         metadata: params.metadata,
         concurrency_key: params.concurrency_key.filter(|key| !key.is_empty()),
         priority_ms: params.priority_ms,
-        queue_score: taker.is_none().then(|| now.millis() - params.priority_ms),
+        queue_score: (taker.is_none() && delay_until.is_none()).then(|| now.millis() - params.priority_ms),
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
@@ -162,10 +274,12 @@ pub(crate) async fn trigger(
         replayed_from: params.replayed_from,
         idempotency_key: params.idempotency.as_ref().map(|i| i.key.clone()),
         idempotency_key_expires_at: params.idempotency.as_ref().map(|i| now.plus(i.ttl)),
-        delay_until: None,
-        ttl_secs: None,
-        ttl_expires_at: None,
-        debounce_key: None,
+        delay_until,
+        ttl_secs,
+        ttl_expires_at: ttl_secs
+            .filter(|_| delay_until.is_none())
+            .map(|secs| now.plus(Duration::from_secs(secs.into()))),
+        debounce_key: params.debounce.as_ref().map(|d| d.key.clone()),
         parent_run_id: None,
         root_run_id: None,
         depth: 0,
@@ -179,22 +293,32 @@ pub(crate) async fn trigger(
     let snapshot = SnapshotRow {
         id: run.snapshot_id.clone(),
         run_id: id,
-        status: ExecutionStatus::Queued,
-        run_status: RunStatus::Queued,
+        status: execution_status,
+        run_status: status,
         attempt_number: 0,
-        description: "Run was queued".into(),
+        description: match delay_until {
+            Some(at) => format!("Run was delayed until {}", at.to_rfc3339()),
+            None => "Run was queued".into(),
+        },
         worker_id: None,
         created_at: now,
     };
     match tx.run_insert(&run, &snapshot).await {
         Ok(()) => {}
-        // Another node made a run with this key at the same moment: that run is the answer.
+        // Another node made a run with this idempotency or debounce key at the same moment: that
+        // run is the answer.
         Err(stint_store::Error::Duplicate(conflict)) => {
-            let key = run.idempotency_key.as_deref().unwrap_or_default();
-            return match tx.run_by_idempotency_key(&env.id, &run.task_id, key).await? {
-                Some(existing) if run.idempotency_key.is_some() => Ok(Triggered { run: existing, cached: true }),
-                _ => Err(stint_store::Error::Duplicate(conflict).into()),
-            };
+            if let Some(idempotency) = &params.idempotency
+                && let Some(existing) = tx.run_by_idempotency_key(&env.id, &run.task_id, &idempotency.key).await?
+            {
+                return Ok(Triggered { run: existing, cached: true });
+            }
+            if let Some(debounce) = &params.debounce
+                && let Some(existing) = debounced(tx, ids, now, env, debounce, Input::of_run(&run), changes).await?
+            {
+                return Ok(Triggered { run: existing, cached: true });
+            }
+            return Err(stint_store::Error::Duplicate(conflict).into());
         }
         Err(error) => return Err(error.into()),
     }
@@ -204,8 +328,94 @@ pub(crate) async fn trigger(
         changes.handoffs.push((ticket, start.next.clone()));
         return Ok(Triggered { run: start.next, cached: false });
     }
-    changes.wake.insert(env.id.clone());
+    if run.delay_until.is_none() {
+        changes.wake.insert(env.id.clone());
+    }
     Ok(Triggered { run, cached: false })
+}
+
+/// What a trailing debounce copies from the latest trigger onto the run.
+struct Input<'a> {
+    task_id: &'a str,
+    payload: &'a str,
+    payload_type: &'a str,
+    metadata: Option<&'a str>,
+    tags: &'a [String],
+    max_attempts: Option<u32>,
+    max_duration: Option<u32>,
+    machine: Option<&'a str>,
+}
+
+impl Input<'_> {
+    fn of_params(params: &TriggerParams) -> Input<'_> {
+        Input {
+            task_id: &params.task_id,
+            payload: &params.payload,
+            payload_type: &params.payload_type,
+            metadata: params.metadata.as_deref(),
+            tags: &params.tags,
+            max_attempts: params.max_attempts,
+            max_duration: params.max_duration,
+            machine: params.machine.as_deref(),
+        }
+    }
+
+    fn of_run(run: &RunRow) -> Input<'_> {
+        Input {
+            task_id: &run.task_id,
+            payload: &run.payload,
+            payload_type: &run.payload_type,
+            metadata: run.metadata.as_deref(),
+            tags: &run.tags,
+            max_attempts: run.max_attempts,
+            max_duration: run.max_duration,
+            machine: run.machine.as_deref(),
+        }
+    }
+}
+
+/// The delayed run holding the trigger's debounce key, pushed back to `delay` from now (rounded
+/// up to a whole second) and, in trailing mode, given this trigger's input; `None` when no run
+/// holds the key, or when pushing it would pass its `max_delay`: that run is then left to be
+/// queued when due and gives the key up, and the trigger makes a new run.
+async fn debounced(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    debounce: &Debounce,
+    input: Input<'_>,
+    changes: &mut Changes,
+) -> Result<Option<RunRow>, Error> {
+    let Some(existing) = tx.run_by_debounce_key(&env.id, input.task_id, &debounce.key).await? else {
+        return Ok(None);
+    };
+    let due = now.plus(debounce.delay).millis();
+    let due = Timestamp((due + DEBOUNCE_QUANTUM_MS - 1).div_euclid(DEBOUNCE_QUANTUM_MS) * DEBOUNCE_QUANTUM_MS);
+    let past_max = debounce.max_delay.is_some_and(|max| due > existing.created_at.plus(max));
+    if existing.execution_status != ExecutionStatus::Delayed || past_max {
+        tx.run_forget_debounce_key(&existing.id).await?;
+        return Ok(None);
+    }
+    let mut next = Changes::next(&existing, ids, now, ExecutionStatus::Delayed, RunStatus::Delayed);
+    next.delay_until = Some(due);
+    next.debounce_key = existing.debounce_key.clone();
+    let trailing = debounce.mode == DebounceMode::Trailing;
+    if trailing {
+        next.payload = input.payload.to_string();
+        next.payload_type = input.payload_type.to_string();
+        next.metadata = input.metadata.map(str::to_string);
+        next.tags = input.tags.to_vec();
+        next.max_attempts = input.max_attempts;
+        next.max_duration = input.max_duration;
+        next.machine = input.machine.map(str::to_string);
+    }
+    let description = format!("Run was debounced until {}", due.to_rfc3339());
+    changes.apply(tx, &existing, &next, &description).await?;
+    if trailing {
+        tx.run_set_input(&next).await?;
+    }
+    Ok(Some(next))
 }
 
 /// Slots a new run could take in its queue straight away. A run with a concurrency key in a
@@ -264,6 +474,10 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         max_duration: None,
         replayed_from: Some(original.id.clone()),
         idempotency: None,
+        delay: None,
+        ttl_secs: original.ttl_secs.or(Some(0)),
+        debounce: None,
+        request_key: None,
     }
 }
 

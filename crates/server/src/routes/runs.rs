@@ -1,6 +1,9 @@
 //! The public run API: trigger, retrieve, list, cancel, replay.
 
 use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +19,9 @@ use crate::auth::Env;
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::{options, present};
+
+/// Longest request idempotency key (the SDK sends a UUID).
+const MAX_REQUEST_KEY: usize = 256;
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 pub async fn trigger(
@@ -33,7 +39,14 @@ pub async fn trigger(
             .transpose()
     };
     let (key_header, ttl_header) = (header("idempotency-key")?, header("idempotency-key-ttl")?);
-    let params = options::trigger_params(task_id, request, key_header, ttl_header)?;
+    let request_key = header("x-trigger-request-idempotency-key")?.filter(|key| !key.is_empty());
+    if request_key.as_ref().is_some_and(|key| key.len() > MAX_REQUEST_KEY) {
+        return Err(ApiError::bad_request(format!(
+            "x-trigger-request-idempotency-key must be at most {MAX_REQUEST_KEY} bytes"
+        )));
+    }
+    let mut params = options::trigger_params(task_id, request, key_header, ttl_header)?;
+    params.request_key = request_key;
     let triggered = detached(&state, move |engine| async move { engine.trigger(&env, params).await }).await?;
     Ok(axum::Json(TriggerResponse { id: triggered.run.id.to_string(), is_cached: triggered.cached }))
 }
@@ -81,6 +94,45 @@ pub async fn cancel(
 ) -> Result<axum::Json<IdResponse>, ApiError> {
     let id = run_id(&id)?;
     state.engine.cancel(&env, &id).await?;
+    Ok(axum::Json(IdResponse { id: id.to_string() }))
+}
+
+/// Body of `POST /api/v1/runs/{runId}/reschedule`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRequest {
+    delay: Value,
+}
+
+/// `POST /api/v1/runs/{runId}/reschedule`: moves a delayed run's due time; answers the run.
+pub async fn reschedule(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(id): Path<String>,
+    Json(request): Json<RescheduleRequest>,
+) -> Result<axum::Json<RunObject>, ApiError> {
+    let delay = options::parse_delay(&request.delay)?;
+    let run = state.engine.reschedule(&env, &run_id(&id)?, delay).await?;
+    Ok(axum::Json(present::run_object(&run)))
+}
+
+/// Body of `POST /api/v1/idempotencyKeys/{key}/reset`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetKeyRequest {
+    task_identifier: String,
+}
+
+/// `POST /api/v1/idempotencyKeys/{key}/reset`: the next trigger of the task with the key makes a
+/// new run. Answers the id of the run that held it.
+pub async fn reset_idempotency_key(
+    State(state): State<Arc<AppState>>,
+    Env(env): Env,
+    Path(key): Path<String>,
+    Json(request): Json<ResetKeyRequest>,
+) -> Result<axum::Json<IdResponse>, ApiError> {
+    names::check_task_id(&request.task_identifier).map_err(|e| ApiError::invalid(format!("taskIdentifier: {e}")))?;
+    let id = state.engine.reset_idempotency_key(&env, &request.task_identifier, &key).await?;
     Ok(axum::Json(IdResponse { id: id.to_string() }))
 }
 

@@ -16,6 +16,7 @@ macro_rules! run_columns {
 mod batch;
 pub(crate) mod leases;
 mod limits;
+mod options;
 mod queues;
 mod rates;
 mod rows;

@@ -2,6 +2,7 @@
 
 mod leases;
 mod limits;
+mod options;
 mod queues;
 mod rates;
 pub(crate) mod runs;
