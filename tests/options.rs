@@ -84,3 +84,28 @@ async fn an_attempt_over_its_max_duration_ends_the_run_timed_out() {
     assert_eq!(run["status"], "TIMED_OUT", "{run}");
     assert_eq!(run["attemptCount"], 1, "a timed-out attempt is not retried: {run}");
 }
+
+/// Runs `stint` against the stack's server with its production key and returns what it printed.
+fn stint(stack: &Stack, args: &[&str]) -> String {
+    let output = std::process::Command::new(stint_testkit::process::binary("stint"))
+        .args(args)
+        .env("STINT_API_URL", stack.server.url())
+        .env("STINT_SECRET_KEY", stint_testkit::process::PROD_KEY)
+        .output()
+        .expect("running stint");
+    assert!(output.status.success(), "stint {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_delays_and_reschedules_a_run() {
+    let stack = Stack::start(&[]);
+    let _worker = stack.worker(2);
+    let id = stint(&stack, &["trigger", "noop", "--delay", "2h", "--ttl", "1h"]).trim().to_string();
+    let run = stack.api.run(&id).await.unwrap();
+    assert_eq!((run["status"].as_str(), run["ttl"].as_str()), (Some("DELAYED"), Some("1h")), "{run}");
+    let said = stint(&stack, &["runs", "reschedule", &id, "--delay", "1s"]);
+    assert!(said.starts_with(&format!("{id} is due at ")), "{said}");
+    let run = stack.api.wait_finished(&id, LIMIT).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+}

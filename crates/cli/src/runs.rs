@@ -38,6 +38,18 @@ pub struct TriggerArgs {
     /// Metadata, as a JSON object.
     #[arg(long)]
     metadata: Option<String>,
+    /// Queue the run later: a duration like `1h30m` or an ISO 8601 date.
+    #[arg(long)]
+    delay: Option<String>,
+    /// Expire the run if it has not started this long after it is queued, like `10m`.
+    #[arg(long)]
+    ttl: Option<String>,
+    /// At most one live run of the task holds this key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Seconds an attempt may run before the run ends `TIMED_OUT`.
+    #[arg(long)]
+    max_duration: Option<f64>,
     /// Wait for the run to end and print it.
     #[arg(long)]
     wait: bool,
@@ -89,6 +101,16 @@ pub enum RunsCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Move a delayed run's due time.
+    Reschedule {
+        /// The run's id.
+        id: String,
+        /// The new due time: a duration from now like `10m`, or an ISO 8601 date.
+        #[arg(long)]
+        delay: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
 }
 
 /// Triggers a run and prints its id, or with `--wait` the run once it ended.
@@ -104,6 +126,10 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
         concurrency_key: args.concurrency_key,
         priority: args.priority,
         metadata,
+        delay: args.delay.map(Value::String),
+        ttl: args.ttl.map(Value::String),
+        idempotency_key: args.idempotency_key,
+        max_duration: args.max_duration,
         ..TriggerOptions::default()
     };
     let request = TriggerRequest { payload, context: None, options: Some(options) };
@@ -168,6 +194,11 @@ pub async fn run(command: RunsCommand) -> anyhow::Result<()> {
             let path = format!("/api/v1/runs/{id}/replay");
             let response: IdResponse = Client::new(&connection)?.post(&path, &serde_json::json!({})).await?;
             println!("{}", response.id);
+        }
+        RunsCommand::Reschedule { id, delay, connection } => {
+            let path = format!("/api/v1/runs/{id}/reschedule");
+            let run: RunObject = Client::new(&connection)?.post(&path, &serde_json::json!({ "delay": delay })).await?;
+            println!("{} is due at {}", run.common.id, run.common.delayed_until.unwrap_or_default());
         }
     }
     Ok(())
