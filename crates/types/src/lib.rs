@@ -10,6 +10,7 @@ pub mod names;
 pub mod retry;
 pub mod status;
 pub mod time;
+pub mod version;
 
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
@@ -17,3 +18,4 @@ pub use ids::{EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotI
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
 pub use time::{Clock, Timestamp};
+pub use version::{Version, check_version};
