@@ -14,6 +14,7 @@ pub mod rates;
 pub mod runs;
 pub mod tenancy;
 pub mod transactions;
+pub mod versions;
 
 pub use stint_store::Store;
 
@@ -50,6 +51,9 @@ macro_rules! conformance_tests {
             transactions::reads_see_committed_writes,
             leases::a_lease_has_one_holder_until_it_expires,
             leases::signals_arrive_when_committed,
+            versions::versions_are_unique_per_environment_and_the_last_made_is_current,
+            versions::workers_keep_their_versions,
+            versions::takes_pass_over_runs_locked_to_another_version,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

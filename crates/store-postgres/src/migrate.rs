@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "limits", include_str!("../migrations/0008_limits.sql")),
     (9, "rate_limits", include_str!("../migrations/0009_rate_limits.sql")),
     (10, "worker_pools", include_str!("../migrations/0010_worker_pools.sql")),
+    (12, "worker_versions", include_str!("../migrations/0012_worker_versions.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

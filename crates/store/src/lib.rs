@@ -12,6 +12,7 @@ mod store;
 mod tables;
 
 pub use error::Error;
+pub use rows::WorkerVersionRow;
 pub use rows::{AccessTokenRow, AdminTokenRow};
 pub use rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,

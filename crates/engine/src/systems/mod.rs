@@ -12,4 +12,5 @@ pub mod rates;
 pub mod stall;
 pub mod tenancy;
 pub mod trigger;
+pub mod versions;
 pub mod workers;

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
 use crate::systems::dequeue::plan_start;
-use crate::systems::limits;
+use crate::systems::{limits, versions};
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,9 @@ pub struct TriggerParams {
     pub replayed_from: Option<RunId>,
     /// An idempotency key: a trigger with a key a live run holds returns that run.
     pub idempotency: Option<Idempotency>,
+    /// The version of the environment's workers the run is locked to (`lockToVersion`): only
+    /// workers of that version take it. Unlocked, it locks to the version that first starts it.
+    pub lock_to_version: Option<String>,
 }
 
 /// An idempotency key and how long it applies.
@@ -79,6 +82,7 @@ impl TriggerParams {
             max_duration: None,
             replayed_from: None,
             idempotency: None,
+            lock_to_version: None,
         }
     }
 }
@@ -90,7 +94,9 @@ pub(crate) type Idle<'a> = &'a mut (dyn FnMut(&str) -> Option<(u64, WorkerRow)> 
 /// key whose run failed or expired, or whose time has passed, is taken off that run and a new
 /// run made). When a worker of its task is waiting, its queue has a free slot and nothing in
 /// the queue is ready ahead of it, the run's attempt starts for that worker in this transaction
-/// and the run is handed to it after the commit; otherwise the run goes into its queue.
+/// and the run is handed to it after the commit; otherwise the run goes into its queue. A run
+/// locked to a version (`lock_to_version`, which must name a version of the environment) always
+/// goes into its queue, where only workers of that version take it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn trigger(
     tx: &mut dyn Tx,
@@ -102,6 +108,9 @@ pub(crate) async fn trigger(
     idle: Idle<'_>,
     changes: &mut Changes,
 ) -> Result<Triggered, Error> {
+    if let Some(version) = &params.lock_to_version {
+        versions::check_lock(tx, &env.id, version).await?;
+    }
     if let Some(idempotency) = &params.idempotency
         && let Some(run) = reusable(tx, env, &params.task_id, &idempotency.key, now).await?
     {
@@ -120,7 +129,8 @@ pub(crate) async fn trigger(
     if handoff_room(&queue, keyed) > 0 && limits::is_limited(&queue, None) {
         queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
     }
-    let taker = if handoff_room(&queue, keyed) > 0
+    let taker = if params.lock_to_version.is_none()
+        && handoff_room(&queue, keyed) > 0
         && !tx.queue_ready(&queue.id, now.millis()).await?
         && tx.env_limits(&env.id).await?.is_none_or(|env| env.concurrency_limit.is_none() && !env.paused)
     {
@@ -155,7 +165,7 @@ pub(crate) async fn trigger(
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
-        version: None,
+        version: params.lock_to_version,
         heartbeat_deadline: None,
         attempt_started_at: None,
         duration_ms: 0,
@@ -238,8 +248,9 @@ async fn reusable(
 }
 
 /// The parameters that replay `original`: the same task, payload, tags, metadata, queue,
-/// concurrency key and machine.
-pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
+/// concurrency key and machine, locked to `current`, the environment's current version (a replay
+/// runs the code deployed now, not the original's version); unlocked when there is none.
+pub(crate) fn replay_params(original: &RunRow, current: Option<String>) -> TriggerParams {
     TriggerParams {
         task_id: original.task_id.clone(),
         payload: original.payload.clone(),
@@ -255,6 +266,7 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         max_duration: None,
         replayed_from: Some(original.id.clone()),
         idempotency: None,
+        lock_to_version: current,
     }
 }
 

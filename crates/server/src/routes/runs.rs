@@ -160,6 +160,7 @@ fn trigger_params(
         max_duration,
         replayed_from: None,
         idempotency,
+        lock_to_version: None,
     })
 }
 
