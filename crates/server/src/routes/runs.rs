@@ -11,7 +11,7 @@ use serde_json::Value;
 use stint_engine::{Engine, Idempotency, TriggerParams};
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
 use stint_store::{EnvironmentRow, RunListParams};
-use stint_types::{RunId, RunStatus, Timestamp, names};
+use stint_types::{RunId, RunStatus, Timestamp, check_version, names};
 
 use crate::AppState;
 use crate::auth::Env;
@@ -145,6 +145,15 @@ fn trigger_params(
     {
         return Err(ApiError::invalid("concurrencyKey must be 1 to 1024 characters"));
     }
+    // Whether the environment has the version is the engine's to say, in the trigger's transaction.
+    let lock_to_version = match options.lock_to_version {
+        None | Some(Value::Null) => None,
+        Some(Value::String(version)) => {
+            check_version(&version).map_err(|e| ApiError::invalid(format!("lockToVersion: {e}")))?;
+            Some(version)
+        }
+        Some(_) => return Err(ApiError::invalid("lockToVersion must be a string, a version like 20261130.1")),
+    };
     Ok(TriggerParams {
         task_id,
         payload,
@@ -160,7 +169,7 @@ fn trigger_params(
         max_duration,
         replayed_from: None,
         idempotency,
-        lock_to_version: None,
+        lock_to_version,
     })
 }
 
