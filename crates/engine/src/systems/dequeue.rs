@@ -107,6 +107,8 @@ pub(crate) async fn take(
     let mut taken = Dequeued { runs: Vec::new(), next_ready_at: ready.next_ready_at, turns: Vec::new() };
     let Some(env) = ready.env else { return Ok(taken) };
     let ready = ready.queues;
+    // Runs locked to another version are passed over by every read below.
+    let version = worker.version_in(&worker.env_id);
 
     // Limited queues are read again under their locks: another node may have taken slots since
     // the heads were read, and limits must hold across nodes. The locks are taken in queue id
@@ -147,7 +149,7 @@ pub(crate) async fn take(
         let lane_limit = limits::lane_limit(&queue, env.base);
         let queued = if room == 0 {
             Vec::new()
-        } else if lanes::has_lanes(tx, &queue.id, worker.version_in(&worker.env_id), now.millis()).await? {
+        } else if lanes::has_lanes(tx, &queue.id, version, now.millis()).await? {
             let lanes_room = LaneRoom::read(tx, &queue, lane_limit).await?;
             let last = rotation.last(&queue.id);
             let take = lanes::take(
@@ -157,7 +159,7 @@ pub(crate) async fn take(
                 &lanes_room,
                 keyed_rate,
                 &worker.task_ids,
-                worker.version_in(&worker.env_id),
+                version,
                 now.millis(),
                 room,
             )
@@ -173,7 +175,6 @@ pub(crate) async fn take(
             if want == 0 {
                 Vec::new()
             } else {
-                let version = worker.version_in(&worker.env_id);
                 tx.queue_take(&queue.id, Lane::All, &worker.task_ids, version, now.millis(), want).await?
             }
         };
