@@ -27,6 +27,7 @@ use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
 use crate::systems::timing::{self, Due};
 use crate::systems::trigger::{self, Delay, Idle, TriggerParams, Triggered};
+use crate::systems::versions;
 use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
@@ -211,13 +212,15 @@ impl Engine {
         .await
     }
 
-    /// Creates a new run with the task and payload of `run_id`.
+    /// Creates a new run with the task and payload of `run_id`, locked to the environment's current
+    /// version.
     pub async fn replay(&self, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
         let (env_row, run_id) = (env.clone(), run_id.clone());
         self.write_with_idle(env, move |tx, ctx, changes, idle| {
             Box::pin(async move {
                 let original = visible_run(tx, &env_row, &run_id).await?;
-                let params = trigger::replay_params(&original);
+                let current = versions::current(tx, &env_row.id).await?;
+                let params = trigger::replay_params(&original, current);
                 let triggered = trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, &env_row, params, idle, changes);
                 Ok(triggered.await?.run)
             })

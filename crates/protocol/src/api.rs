@@ -66,7 +66,8 @@ pub struct TriggerOptions {
     /// Region name; accepted and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Version lock (not supported yet).
+    /// The version of the environment's workers to run on, `YYYYMMDD.N`: the run is locked to it
+    /// and only workers of that version take it. A string; anything else is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_to_version: Option<Value>,
     /// Deployment pinning (not supported yet).
@@ -121,7 +122,6 @@ impl TriggerOptions {
     /// Options that are recognised but not implemented yet, by name, when set.
     pub fn unsupported(&self) -> Vec<&'static str> {
         let named = [
-            ("lockToVersion", &self.lock_to_version),
             ("externalDeploymentId", &self.external_deployment_id),
             ("parentRunId", &self.parent_run_id),
             ("resumeParentOnCompletion", &self.resume_parent_on_completion),
@@ -178,7 +178,9 @@ pub struct RunCommon {
     /// The idempotency key, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// The worker version that ran the latest attempt.
+    /// The worker version the run is locked to (`YYYYMMDD.N`): the version of the worker that first
+    /// started it, the one `lockToVersion` named, or for a replay the environment's current one;
+    /// absent until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Status helper.

@@ -13,7 +13,8 @@ use stint_types::{ExecutionStatus, RetryOptions, RunStatus, TaskRunError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// The worker's version, shown on the runs it executes.
+    /// The worker's build label, free text (1–64 characters). Part of what the server's version
+    /// of the registration is made from: a new label makes a new version even with the same tasks.
     pub version: String,
     /// The SDK that built the worker, for diagnostics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +90,23 @@ pub struct RegisterResponse {
     /// How often to send heartbeats for executing runs, in ms. Derived from the server's stall
     /// timeout so a run is never declared stalled while its worker is healthy.
     pub heartbeat_interval_ms: u64,
+    /// The version the server gave this registration in its environment, `YYYYMMDD.N`: runs it
+    /// starts first lock to it. For a worker of one environment; absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A worker pool's version in each environment it serves, in the order they were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<EnvironmentVersion>>,
+}
+
+/// A worker pool's version in one of its environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentVersion {
+    /// The environment's slug (`dev`, `staging`, `prod`, `preview`).
+    pub environment: String,
+    /// The pool's version there, `YYYYMMDD.N`.
+    pub version: String,
 }
 
 /// `POST /api/v1/workers/{workerId}/dequeue`: take runs and start their attempts.

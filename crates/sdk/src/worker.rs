@@ -10,7 +10,7 @@ use crate::{Error, Task};
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:3030";
 /// Attempts a worker runs at once unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 10;
-/// The version a worker registers with unless configured otherwise.
+/// The build label a worker registers with unless configured otherwise.
 pub const DEFAULT_VERSION: &str = "0.0.0";
 /// How long a stopping worker lets attempts in progress finish, unless configured otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -122,7 +122,9 @@ impl Worker {
         self
     }
 
-    /// Registers as this version of the worker; it is shown on the runs it executes.
+    /// Registers with this build label. The server gives each distinct registration (label and
+    /// tasks) a version `YYYYMMDD.N`, logged at start; runs lock to the version that first starts
+    /// them, so a new label makes a new version even when the tasks are the same.
     pub fn version(mut self, version: impl Into<String>) -> Worker {
         self.settings.version = version.into();
         self

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use stint_engine::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams};
 use stint_protocol::api::TriggerRequest;
-use stint_types::{Timestamp, duration, names};
+use stint_types::{Timestamp, check_version, duration, names};
 
 use crate::error::ApiError;
 
@@ -103,6 +103,15 @@ pub(crate) fn trigger_params(
     {
         return Err(ApiError::invalid("concurrencyKey must be 1 to 1024 characters"));
     }
+    // Whether the environment has the version is the engine's to say, in the trigger's transaction.
+    let lock_to_version = match options.lock_to_version {
+        None | Some(Value::Null) => None,
+        Some(Value::String(version)) => {
+            check_version(&version).map_err(|e| ApiError::invalid(format!("lockToVersion: {e}")))?;
+            Some(version)
+        }
+        Some(_) => return Err(ApiError::invalid("lockToVersion must be a string, a version like 20261130.1")),
+    };
     Ok(TriggerParams {
         task_id,
         payload,
@@ -122,6 +131,7 @@ pub(crate) fn trigger_params(
         ttl_secs,
         debounce,
         request_key: None,
+        lock_to_version,
     })
 }
 

@@ -38,7 +38,10 @@ async fn invalid_values_of_every_option_are_refused_naming_the_option() {
         (json!({"metadata": "text"}), "metadata"),
         (json!({"metadataType": "text/plain", "metadata": {"a": 1}}), "metadataType"),
         (json!({"queue": {"name": ""}}), "queue"),
-        (json!({"tags": vec!["a"; 11]}), "tags"),
+        (json!({"tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>()}), "tags"),
+        (json!({"lockToVersion": "v2"}), "lockToVersion"),
+        (json!({"lockToVersion": 20261130}), "lockToVersion"),
+        (json!({"lockToVersion": "20261130.1"}), "lockToVersion"),
     ];
     for (options, message) in cases {
         let (status, response) = trigger(&s, options.clone()).await;

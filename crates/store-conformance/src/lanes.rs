@@ -23,7 +23,10 @@ async fn lanes(store: &Arc<dyn Store>, queue: &QueueRow, after: Option<&str>, li
 
 async fn lanes_at(store: &Arc<dyn Store>, queue: &QueueRow, after: Option<&str>, at: i64, limit: u32) -> Vec<String> {
     let (id, after) = (queue.id.clone(), after.map(str::to_string));
-    store.read(move |tx| Box::pin(async move { tx.queue_lanes(&id, after.as_deref(), at, limit).await })).await.unwrap()
+    store
+        .read(move |tx| Box::pin(async move { tx.queue_lanes(&id, after.as_deref(), None, at, limit).await }))
+        .await
+        .unwrap()
 }
 
 async fn take(store: &Arc<dyn Store>, queue: &QueueRow, lane: Option<Option<&str>>, limit: u32) -> Vec<RunId> {
@@ -36,7 +39,7 @@ async fn take(store: &Arc<dyn Store>, queue: &QueueRow, lane: Option<Option<&str
                     Some(None) => Lane::Unkeyed,
                     Some(Some(key)) => Lane::Key(key),
                 };
-                tx.queue_take(&id, lane, &["t".to_string()], 1_000, limit).await
+                tx.queue_take(&id, lane, &["t".to_string()], None, 1_000, limit).await
             })
         })
         .await

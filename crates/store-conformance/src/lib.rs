@@ -15,6 +15,7 @@ pub mod rates;
 pub mod runs;
 pub mod tenancy;
 pub mod transactions;
+pub mod versions;
 
 pub use stint_store::Store;
 
@@ -54,6 +55,9 @@ macro_rules! conformance_tests {
             options::due_runs_are_found_by_time,
             options::debounce_keys_and_input,
             options::request_keys_keep_their_answer,
+            versions::versions_are_unique_per_environment_and_the_last_made_is_current,
+            versions::workers_keep_their_versions,
+            versions::takes_pass_over_runs_locked_to_another_version,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

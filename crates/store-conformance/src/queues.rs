@@ -44,7 +44,7 @@ async fn list(store: &Arc<dyn Store>, env_id: &EnvId, offset: u64, limit: u32) -
 async fn take(store: &Arc<dyn Store>, queue: &QueueRow, tasks: &[&str], max_score: i64, limit: u32) -> Vec<RunId> {
     let (id, tasks): (_, Vec<String>) = (queue.id.clone(), tasks.iter().map(|s| s.to_string()).collect());
     let runs = store
-        .read(move |tx| Box::pin(async move { tx.queue_take(&id, Lane::All, &tasks, max_score, limit).await }))
+        .read(move |tx| Box::pin(async move { tx.queue_take(&id, Lane::All, &tasks, None, max_score, limit).await }))
         .await
         .unwrap();
     runs.into_iter().map(|r| r.id).collect()
@@ -102,8 +102,10 @@ pub async fn heads_and_take_filter_by_task(store: Arc<dyn Store>) {
     let heads = |tasks: Vec<String>| {
         let (store, env_id) = (store.clone(), env_id.clone());
         async move {
-            let mut heads =
-                store.read(move |tx| Box::pin(async move { tx.queue_heads(&env_id, &tasks).await })).await.unwrap();
+            let mut heads = store
+                .read(move |tx| Box::pin(async move { tx.queue_heads(&env_id, &tasks, None).await }))
+                .await
+                .unwrap();
             heads.sort_by_key(|h| h.head_score);
             heads
         }

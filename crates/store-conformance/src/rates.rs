@@ -30,7 +30,7 @@ pub async fn rate_limits_round_trip(store: Arc<dyn Store>) {
                     tx.queue_get(&id).await?,
                     tx.queue_by_name(&env_id, &name).await?,
                     tx.queue_lock(&id).await?,
-                    tx.queue_heads(&env_id, &["t".to_string()]).await?,
+                    tx.queue_heads(&env_id, &["t".to_string()], None).await?,
                 ))
             })
         })

@@ -50,7 +50,7 @@ async fn concurrent_claims_never_get_the_same_run() {
             store
                 .write(move |tx| {
                     Box::pin(async move {
-                        let taken = tx.queue_take(&queue_id, Lane::All, &["t".to_string()], i64::MAX, 1).await?;
+                        let taken = tx.queue_take(&queue_id, Lane::All, &["t".to_string()], None, i64::MAX, 1).await?;
                         // Neither commits before both have claimed.
                         both_took.wait().await;
                         Ok::<_, Error>(taken.into_iter().map(|r| r.id).collect::<Vec<_>>())
@@ -84,7 +84,8 @@ async fn concurrent_consumers_start_every_run_once() {
                 let taken = store
                     .write(move |tx| {
                         Box::pin(async move {
-                            let taken = tx.queue_take(&queue_id, Lane::All, &["t".to_string()], i64::MAX, 1).await?;
+                            let taken =
+                                tx.queue_take(&queue_id, Lane::All, &["t".to_string()], None, i64::MAX, 1).await?;
                             for run in &taken {
                                 let (next, snapshot) =
                                     fixtures::moved(run, ExecutionStatus::Executing, RunStatus::Executing, 1_000);

@@ -12,7 +12,7 @@ mod store;
 mod tables;
 
 pub use error::Error;
-pub use rows::{AccessTokenRow, AdminTokenRow, RequestKeyRow};
+pub use rows::{AccessTokenRow, AdminTokenRow, RequestKeyRow, WorkerVersionRow};
 pub use rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,

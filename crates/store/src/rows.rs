@@ -223,8 +223,11 @@ pub struct WorkerRow {
     /// Every environment it serves: `env_id` alone, or the environments of a worker pool, which
     /// takes runs of all of them in turn.
     pub env_ids: Vec<EnvId>,
-    /// Its version.
+    /// The build label it registered with, free text.
     pub version: String,
+    /// Its version in each of `env_ids`, in the same order (see [`WorkerVersionRow`]); empty for a
+    /// worker registered before versions existed, which takes only runs not locked to a version.
+    pub versions: Vec<String>,
     /// The tasks it runs.
     pub task_ids: Vec<String>,
     /// Registration time.
@@ -248,6 +251,30 @@ impl WorkerRow {
     pub fn env_ids_of(env_id: &EnvId, pool: Option<Vec<String>>) -> Vec<EnvId> {
         pool.map_or_else(|| vec![env_id.clone()], |ids| ids.into_iter().map(EnvId::from_stored).collect())
     }
+
+    /// The worker's version in an environment it serves: the only runs of that environment it
+    /// takes are those not locked to a version and those locked to this one.
+    pub fn version_in(&self, env_id: &EnvId) -> Option<&str> {
+        let at = self.env_ids.iter().position(|e| e == env_id)?;
+        self.versions.get(at).map(String::as_str)
+    }
+}
+
+/// A version of an environment's workers: every registration with the same content (tasks, their
+/// settings and the build label) has the same version, `YYYYMMDD.N`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerVersionRow {
+    /// The environment.
+    pub env_id: EnvId,
+    /// The version, `YYYYMMDD.N`; unique in the environment.
+    pub version: String,
+    /// The SHA-256 of the registration's content, hex; unique in the environment.
+    pub fingerprint: String,
+    /// Its place among the environment's versions, 1, 2, … in the order they were made; unique in
+    /// the environment. The highest is the environment's current version.
+    pub seq: i64,
+    /// When it was made.
+    pub created_at: Timestamp,
 }
 
 /// A run and its current state. The engine reads a row, builds the next one and writes it back

@@ -10,6 +10,7 @@ use crate::rows::{AccessTokenRow, AdminTokenRow};
 use crate::rows::{RateLimit, RateOverride};
 
 use crate::Error;
+use crate::rows::WorkerVersionRow;
 use crate::rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
@@ -147,28 +148,39 @@ pub trait QueueTable {
     /// Adds `delta` to a queue's running count, `keyed_delta` of it to the count of its running
     /// runs with a concurrency key.
     async fn queue_add_running(&mut self, id: &QueueId, delta: i64, keyed_delta: i64) -> Result<(), Error>;
-    /// The environment's queues holding waiting runs of any of `task_ids`, with the lowest score
-    /// among those runs.
-    async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error>;
+    /// The environment's queues holding waiting runs of any of `task_ids` that a worker of
+    /// `version` may take, with the lowest score among those runs. A worker of a version takes
+    /// the runs not locked to one (`runs.version` is NULL) and those locked to its own; `None`
+    /// takes only the runs not locked.
+    async fn queue_heads(
+        &mut self,
+        env_id: &EnvId,
+        task_ids: &[String],
+        version: Option<&str>,
+    ) -> Result<Vec<QueueHead>, Error>;
     /// Whether a queue holds a run whose score is at most `max_score`.
     async fn queue_ready(&mut self, queue_id: &QueueId, max_score: i64) -> Result<bool, Error>;
     /// Up to `limit` concurrency keys of runs waiting in a queue with a score of at most
-    /// `max_score`, in the store's order of keys, each after `after` when it is given. Keys are
-    /// never empty: a run without one has none.
+    /// `max_score` that a worker of `version` may take (as for [`QueueTable::queue_heads`]), in
+    /// the store's order of keys, each after `after` when it is given. Keys are never empty: a run
+    /// without one has none.
     async fn queue_lanes(
         &mut self,
         queue_id: &QueueId,
         after: Option<&str>,
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<String>, Error>;
     /// Up to `limit` runs of `task_ids` in `lane` of a queue with a score of at most
-    /// `max_score`, lowest score first. They stay queued until a transition clears their score.
+    /// `max_score` that a worker of `version` may take (as for [`QueueTable::queue_heads`]),
+    /// lowest score first. They stay queued until a transition clears their score.
     async fn queue_take(
         &mut self,
         queue_id: &QueueId,
         lane: Lane<'_>,
         task_ids: &[String],
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<RunRow>, Error>;
@@ -222,6 +234,19 @@ pub trait WorkerTable {
     async fn worker_insert(&mut self, row: &WorkerRow) -> Result<(), Error>;
     /// A worker.
     async fn worker_get(&mut self, id: &WorkerId) -> Result<Option<WorkerRow>, Error>;
+    /// Adds a version of an environment's workers; a version, fingerprint or place the environment
+    /// has already is a [`Error::Duplicate`], and adds nothing.
+    async fn worker_version_insert(&mut self, row: &WorkerVersionRow) -> Result<(), Error>;
+    /// The environment's version with this name.
+    async fn worker_version_get(&mut self, env_id: &EnvId, version: &str) -> Result<Option<WorkerVersionRow>, Error>;
+    /// The environment's version with this fingerprint.
+    async fn worker_version_by_fingerprint(
+        &mut self,
+        env_id: &EnvId,
+        fingerprint: &str,
+    ) -> Result<Option<WorkerVersionRow>, Error>;
+    /// The environment's current version: the one made last (the highest `seq`).
+    async fn worker_version_current(&mut self, env_id: &EnvId) -> Result<Option<WorkerVersionRow>, Error>;
 }
 
 /// Runs and their snapshots.

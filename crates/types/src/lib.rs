@@ -11,6 +11,7 @@ pub mod names;
 pub mod retry;
 pub mod status;
 pub mod time;
+pub mod version;
 
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
@@ -18,3 +19,4 @@ pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, 
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
 pub use time::{Clock, Timestamp};
+pub use version::{Version, check_version};

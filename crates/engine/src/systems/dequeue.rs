@@ -78,7 +78,8 @@ pub(crate) async fn look(tx: &mut dyn Tx, ctx: &Ctx, worker: &WorkerRow) -> Resu
     if env.free == 0 {
         return Ok(ready);
     }
-    for head in tx.queue_heads(&worker.env_id, &worker.task_ids).await? {
+    let version = worker.version_in(&worker.env_id);
+    for head in tx.queue_heads(&worker.env_id, &worker.task_ids, version).await? {
         if limits::queue_room(&head.queue) == 0 {
             continue;
         }
@@ -107,6 +108,8 @@ pub(crate) async fn take(
     let mut taken = Dequeued { runs: Vec::new(), next_ready_at: ready.next_ready_at, turns: Vec::new() };
     let Some(env) = ready.env else { return Ok(taken) };
     let ready = ready.queues;
+    // Runs locked to another version are passed over by every read below.
+    let version = worker.version_in(&worker.env_id);
 
     // Limited queues are read again under their locks: another node may have taken slots since
     // the heads were read, and limits must hold across nodes. The locks are taken in queue id
@@ -148,11 +151,21 @@ pub(crate) async fn take(
         let lane_limit = limits::lane_limit(&queue, env.base);
         let queued = if room == 0 {
             Vec::new()
-        } else if lanes::has_lanes(tx, &queue.id, now.millis()).await? {
+        } else if lanes::has_lanes(tx, &queue.id, version, now.millis()).await? {
             let lanes_room = LaneRoom::read(tx, &queue, lane_limit).await?;
             let last = rotation.last(&queue.id);
-            let take =
-                lanes::take(tx, &queue.id, last, &lanes_room, keyed_rate, &worker.task_ids, now.millis(), room).await?;
+            let take = lanes::take(
+                tx,
+                &queue.id,
+                last,
+                &lanes_room,
+                keyed_rate,
+                &worker.task_ids,
+                version,
+                now.millis(),
+                room,
+            )
+            .await?;
             taken.turns.extend(take.1.map(|lane| (queue.id.clone(), lane)));
             take.0
         } else {
@@ -164,7 +177,7 @@ pub(crate) async fn take(
             if want == 0 {
                 Vec::new()
             } else {
-                tx.queue_take(&queue.id, Lane::All, &worker.task_ids, now.millis(), want).await?
+                tx.queue_take(&queue.id, Lane::All, &worker.task_ids, version, now.millis(), want).await?
             }
         };
         if let Some(mut rate) = rate {
@@ -206,7 +219,9 @@ pub(crate) async fn take(
 }
 
 /// The start of a queued run's next attempt on `worker`. The first start freezes the run's retry
-/// settings and maximum duration from its task, as Trigger.dev locks them at first dequeue.
+/// settings and maximum duration from its task, as Trigger.dev locks them at first dequeue, and
+/// locks the run to the worker's version unless it is locked already; a run locked to a version
+/// is only ever taken by workers of that version.
 pub(crate) fn plan_start(
     ids: &Ids,
     now: Timestamp,
@@ -226,7 +241,9 @@ pub(crate) fn plan_start(
     }
     next.attempt_number = run.attempt_number + 1;
     next.worker_id = Some(worker.id.clone());
-    next.version = Some(worker.version.clone());
+    if next.version.is_none() {
+        next.version = worker.version_in(&run.env_id).map(str::to_string);
+    }
     next.heartbeat_deadline = Some(now.plus(config.timeouts.executing));
     next.attempt_started_at = Some(now);
     next.started_at = run.started_at.or(Some(now));

@@ -42,19 +42,25 @@ impl Rotation {
     }
 }
 
-/// Whether a queue holds runs with a concurrency key that are ready at `max_score`, so its lanes
-/// need taking turns.
-pub(crate) async fn has_lanes(tx: &mut dyn Tx, queue: &QueueId, max_score: i64) -> Result<bool, Error> {
-    Ok(!tx.queue_lanes(queue, None, max_score, 1).await?.is_empty())
+/// Whether a queue holds runs with a concurrency key that are ready at `max_score` and that a
+/// worker of `version` may take, so its lanes need taking turns.
+pub(crate) async fn has_lanes(
+    tx: &mut dyn Tx,
+    queue: &QueueId,
+    version: Option<&str>,
+    max_score: i64,
+) -> Result<bool, Error> {
+    Ok(!tx.queue_lanes(queue, None, version, max_score, 1).await?.is_empty())
 }
 
 /// Most keys a dequeue reads beyond what it wants when the keys it listed first may start nothing
 /// for their rate limits; see `docs/fair-queue.md`.
 pub(crate) const RATE_LOOKAHEAD: u32 = 1_000;
 
-/// Takes up to `want` ready runs of `task_ids` from a queue with keyed runs, round robin over
-/// its lanes from the one after `last`, each lane no more than `room` leaves it and, when the
-/// queue's rate is per key, no more than `rate` allows it; and the lane served last by this take.
+/// Takes up to `want` ready runs of `task_ids` that a worker of `version` may take (see
+/// `QueueTable::queue_take`) from a queue with keyed runs, round robin over its lanes from the one
+/// after `last`, each lane no more than `room` leaves it and, when the queue's rate is per key, no
+/// more than `rate` allows it; and the lane served last by this take.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn take(
     tx: &mut dyn Tx,
@@ -63,6 +69,7 @@ pub(crate) async fn take(
     room: &LaneRoom,
     mut rate: Option<&mut QueueRate>,
     task_ids: &[String],
+    version: Option<&str>,
     max_score: i64,
     want: u32,
 ) -> Result<(Vec<RunRow>, Option<LaneKey>), Error> {
@@ -71,7 +78,7 @@ pub(crate) async fn take(
     let extra = u32::try_from(room.full()).unwrap_or(u32::MAX);
     let first = want.saturating_add(extra);
     let mut asked = first;
-    let mut listed = turn_order(tx, queue, last.clone(), max_score, asked).await?;
+    let mut listed = turn_order(tx, queue, last.clone(), version, max_score, asked).await?;
     // Lanes that may start nothing for their rate are not known before their times are read: while
     // too few of the keys listed may start runs and there are more, list more keys, up to
     // `RATE_LOOKAHEAD` more than at first.
@@ -85,7 +92,7 @@ pub(crate) async fn take(
         }
         let held = u32::try_from(keys - open).unwrap_or(u32::MAX);
         asked = asked.saturating_mul(2).max(first.saturating_add(held)).min(most);
-        listed = turn_order(tx, queue, last.clone(), max_score, asked).await?;
+        listed = turn_order(tx, queue, last.clone(), version, max_score, asked).await?;
     }
     let rate = rate.as_deref();
     let held_back = rate.is_some_and(|rate| listed.iter().any(|lane| room.free(lane) > 0 && rate.allowed(lane) == 0));
@@ -97,14 +104,14 @@ pub(crate) async fn take(
     let mut taken = Vec::with_capacity(lanes.len());
     for lane in &lanes {
         let asked = per_lane.min(free(room, rate, lane));
-        taken.push(tx.queue_take(queue, filter(lane), task_ids, max_score, asked).await?);
+        taken.push(tx.queue_take(queue, filter(lane), task_ids, version, max_score, asked).await?);
     }
     if taken.iter().map(Vec::len).sum::<usize>() < want as usize {
         for (lane, runs) in lanes.iter().zip(taken.iter_mut()) {
             let asked = per_lane.min(free(room, rate, lane));
             let more = want.min(free(room, rate, lane));
             if runs.len() == asked as usize && more > asked {
-                *runs = tx.queue_take(queue, filter(lane), task_ids, max_score, more).await?;
+                *runs = tx.queue_take(queue, filter(lane), task_ids, version, max_score, more).await?;
             }
         }
     }
@@ -125,13 +132,14 @@ fn free(room: &LaneRoom, rate: Option<&QueueRate>, lane: &LaneKey) -> u32 {
     rate.map_or(slots, |rate| slots.min(rate.allowed(lane)))
 }
 
-/// The lanes of the queue in the order they take turns: up to `want` keys with ready runs,
-/// those after `last` first, then from the first key; and the lane without a key in its place
-/// before every key, whatever it holds.
+/// The lanes of the queue in the order they take turns: up to `want` keys with ready runs a
+/// worker of `version` may take, those after `last` first, then from the first key; and the lane
+/// without a key in its place before every key, whatever it holds.
 async fn turn_order(
     tx: &mut dyn Tx,
     queue: &QueueId,
     last: Option<LaneKey>,
+    version: Option<&str>,
     max_score: i64,
     want: u32,
 ) -> Result<Vec<LaneKey>, Error> {
@@ -140,7 +148,7 @@ async fn turn_order(
         // A key served last: the keys after it, the lane without a key, then the keys from the
         // first up to it.
         Some(Some(key)) => {
-            let after = tx.queue_lanes(queue, Some(&key), max_score, want).await?;
+            let after = tx.queue_lanes(queue, Some(&key), version, max_score, want).await?;
             let found = after.len();
             order.extend(after.into_iter().map(Some));
             order.push(None);
@@ -148,7 +156,7 @@ async fn turn_order(
                 let remaining = want - u32::try_from(found).unwrap_or(want);
                 // From the first key up to the one served last; when that one has no ready run
                 // any more, up to the first key already in the order.
-                for first in tx.queue_lanes(queue, None, max_score, remaining).await? {
+                for first in tx.queue_lanes(queue, None, version, max_score, remaining).await? {
                     let first = Some(first);
                     if order.contains(&first) {
                         break;
@@ -163,12 +171,12 @@ async fn turn_order(
         }
         // The lane without a key served last: the keys, then that lane again.
         Some(None) => {
-            order.extend(tx.queue_lanes(queue, None, max_score, want).await?.into_iter().map(Some));
+            order.extend(tx.queue_lanes(queue, None, version, max_score, want).await?.into_iter().map(Some));
             order.push(None);
         }
         None => {
             order.push(None);
-            order.extend(tx.queue_lanes(queue, None, max_score, want).await?.into_iter().map(Some));
+            order.extend(tx.queue_lanes(queue, None, version, max_score, want).await?.into_iter().map(Some));
         }
     }
     Ok(order)

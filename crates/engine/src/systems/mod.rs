@@ -13,4 +13,5 @@ pub mod stall;
 pub mod tenancy;
 pub mod timing;
 pub mod trigger;
+pub mod versions;
 pub mod workers;

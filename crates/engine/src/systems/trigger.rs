@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::Changes;
 use crate::systems::dequeue::plan_start;
-use crate::systems::limits;
+use crate::systems::{limits, versions};
 
 /// A validated trigger request.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,9 @@ pub struct TriggerParams {
     /// The client's key for this request: the same request sent again within a day answers
     /// what the first one did.
     pub request_key: Option<String>,
+    /// The version of the environment's workers the run is locked to (`lockToVersion`): only
+    /// workers of that version take it. Unlocked, it locks to the version that first starts it.
+    pub lock_to_version: Option<String>,
 }
 
 /// When a delayed run is due.
@@ -135,6 +138,7 @@ impl TriggerParams {
             ttl_secs: None,
             debounce: None,
             request_key: None,
+            lock_to_version: None,
         }
     }
 }
@@ -149,7 +153,8 @@ pub(crate) type Idle<'a> = &'a mut (dyn FnMut(&str) -> Option<(u64, WorkerRow)> 
 /// [`crate::systems::timing`] queues it. When a worker of its task is waiting, its queue has a
 /// free slot and nothing in the queue is ready ahead of it, a run's attempt starts for that worker
 /// in this transaction and the run is handed to it after the commit; otherwise the run goes into
-/// its queue.
+/// its queue. A run locked to a version (`lock_to_version`, which must name a version of the
+/// environment) always goes into its queue, where only workers of that version take it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn trigger(
     tx: &mut dyn Tx,
@@ -193,6 +198,9 @@ async fn create(
     idle: Idle<'_>,
     changes: &mut Changes,
 ) -> Result<Triggered, Error> {
+    if let Some(version) = &params.lock_to_version {
+        versions::check_lock(tx, &env.id, version).await?;
+    }
     if let Some(idempotency) = &params.idempotency
         && let Some(run) = reusable(tx, env, &params.task_id, &idempotency.key, now).await?
     {
@@ -228,6 +236,7 @@ async fn create(
         None => (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS),
     };
     let taker = if delay_until.is_none()
+        && params.lock_to_version.is_none()
         && handoff_room(&queue, keyed) > 0
         && !tx.queue_ready(&queue.id, now.millis()).await?
         && tx.env_limits(&env.id).await?.is_none_or(|env| env.concurrency_limit.is_none() && !env.paused)
@@ -267,7 +276,7 @@ async fn create(
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
-        version: None,
+        version: params.lock_to_version,
         heartbeat_deadline: None,
         attempt_started_at: None,
         duration_ms: 0,
@@ -457,8 +466,9 @@ async fn reusable(
 }
 
 /// The parameters that replay `original`: the same task, payload, tags, metadata, queue,
-/// concurrency key and machine.
-pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
+/// concurrency key and machine, locked to `current`, the environment's current version (a replay
+/// runs the code deployed now, not the original's version); unlocked when there is none.
+pub(crate) fn replay_params(original: &RunRow, current: Option<String>) -> TriggerParams {
     TriggerParams {
         task_id: original.task_id.clone(),
         payload: original.payload.clone(),
@@ -478,6 +488,7 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         ttl_secs: original.ttl_secs.or(Some(0)),
         debounce: None,
         request_key: None,
+        lock_to_version: current,
     }
 }
 

@@ -7,8 +7,8 @@ use stint_types::{RetryOptions, Timestamp, names};
 
 use crate::Error;
 use crate::ids::Ids;
-use crate::systems::rates;
 use crate::systems::trigger::{Declared, queue_for};
+use crate::systems::{rates, versions};
 
 /// A task as a worker declares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,9 @@ pub struct TaskSpec {
 }
 
 /// Checks a worker's declarations, stores its tasks and queues in each of the environments it
-/// serves (one, or several for a worker pool), and records the worker.
+/// serves (one, or several for a worker pool), gives it its version in each (see
+/// `systems/versions.rs`; `version` is its build label, part of what makes a version), and records
+/// the worker.
 pub(crate) async fn register(
     tx: &mut dyn Tx,
     ids: &Ids,
@@ -45,6 +47,15 @@ pub(crate) async fn register(
     };
     if envs.iter().enumerate().any(|(at, env)| envs[..at].iter().any(|e| e.id == env.id)) {
         return Err(Error::Invalid("environments must not repeat".into()));
+    }
+    // Versions are made in environment id order, the one lock order, so that pools registering
+    // at once for the same environments in different orders never wait on each other in a cycle.
+    let fingerprint = versions::fingerprint(version, tasks);
+    let mut by_id: Vec<&EnvironmentRow> = envs.iter().collect();
+    by_id.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut assigned = HashMap::with_capacity(envs.len());
+    for env in by_id {
+        assigned.insert(env.id.clone(), versions::version_for(tx, &env.id, &fingerprint, now).await?);
     }
     for env in envs {
         for (queue, declared) in &limits {
@@ -67,6 +78,7 @@ pub(crate) async fn register(
         env_id: first.id.clone(),
         env_ids: envs.iter().map(|env| env.id.clone()).collect(),
         version: version.to_string(),
+        versions: envs.iter().map(|env| assigned.remove(&env.id).unwrap_or_default()).collect(),
         task_ids: tasks.iter().map(|t| t.id.clone()).collect(),
         created_at: now,
     };
@@ -74,7 +86,8 @@ pub(crate) async fn register(
     Ok(worker)
 }
 
-fn queue_name(task: &TaskSpec) -> String {
+/// The queue a task runs in: the one it declares, else its own.
+pub(crate) fn queue_name(task: &TaskSpec) -> String {
     task.queue.clone().unwrap_or_else(|| names::default_queue_name(&task.id))
 }
 

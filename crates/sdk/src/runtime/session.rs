@@ -94,6 +94,8 @@ impl Session {
                     current.heartbeat_interval = Duration::from_millis(response.heartbeat_interval_ms.max(100));
                     tracing::info!(
                         worker_id = %response.worker_id,
+                        version = %assigned_version(&response),
+                        label = %self.request.version,
                         tasks = self.request.tasks.len(),
                         "registered with the server"
                     );
@@ -170,5 +172,45 @@ pub(crate) fn retry_after(error: &CallError) -> Option<Duration> {
     match error {
         CallError::Unavailable { retry_after, .. } => *retry_after,
         _ => None,
+    }
+}
+
+/// The version the server gave a registration, as a log shows it: `20261130.1`, or a pool's
+/// `staging=20261130.1 prod=20261130.3`; `unknown` from a server that does not say.
+fn assigned_version(response: &RegisterResponse) -> String {
+    match (&response.version, &response.versions) {
+        (Some(version), _) => version.clone(),
+        (None, Some(versions)) => {
+            versions.iter().map(|v| format!("{}={}", v.environment, v.version)).collect::<Vec<_>>().join(" ")
+        }
+        (None, None) => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stint_protocol::worker::EnvironmentVersion;
+
+    use super::*;
+
+    fn answer(version: Option<&str>, versions: Option<Vec<(&str, &str)>>) -> RegisterResponse {
+        RegisterResponse {
+            worker_id: "worker_1".into(),
+            heartbeat_interval_ms: 5_000,
+            version: version.map(str::to_string),
+            versions: versions.map(|all| {
+                all.into_iter()
+                    .map(|(env, v)| EnvironmentVersion { environment: env.into(), version: v.into() })
+                    .collect()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_log_shows_the_version_or_each_environments() {
+        assert_eq!(assigned_version(&answer(Some("20261130.2"), None)), "20261130.2");
+        let pool = answer(None, Some(vec![("staging", "20261130.1"), ("prod", "20261130.4")]));
+        assert_eq!(assigned_version(&pool), "staging=20261130.1 prod=20261130.4");
+        assert_eq!(assigned_version(&answer(None, None)), "unknown", "an older server does not say");
     }
 }

@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use stint_engine::{Completed, HeartbeatVerdict, Outcome, TaskSpec};
 use stint_protocol::worker::{
     AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
-    DequeueResponse, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
-    RunAction, SnapshotRef,
+    DequeueResponse, EnvironmentVersion, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
+    RegisterResponse, RunAction, SnapshotRef,
 };
 use stint_store::{EnvironmentRow, WorkerRow};
 use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, WorkerId};
@@ -116,11 +116,19 @@ pub async fn register(
             max_duration: t.max_duration,
         })
         .collect();
-    let worker = state.engine.register_pool(envs, request.version, tasks).await?;
+    let pool = matches!(caller, Caller::Project(_));
+    let worker = state.engine.register_pool(envs.clone(), request.version, tasks).await?;
     let interval = state.engine.config().heartbeat_interval();
+    let version_in = |env: &EnvironmentRow| worker.version_in(&env.id).unwrap_or_default().to_string();
     Ok(axum::Json(RegisterResponse {
         worker_id: worker.id.to_string(),
         heartbeat_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+        version: (!pool).then(|| envs.first().map(version_in)).flatten(),
+        versions: pool.then(|| {
+            envs.iter()
+                .map(|env| EnvironmentVersion { environment: env.kind.slug().to_string(), version: version_in(env) })
+                .collect()
+        }),
     }))
 }
 

@@ -192,24 +192,32 @@ impl QueueTable for PgTx<'_> {
         .map_err(map_error)
     }
 
-    async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error> {
+    async fn queue_heads(
+        &mut self,
+        env_id: &EnvId,
+        task_ids: &[String],
+        version: Option<&str>,
+    ) -> Result<Vec<QueueHead>, Error> {
         if task_ids.is_empty() {
             return Ok(Vec::new());
         }
         // Each queue's head is found by walking its part of the partial index `runs_in_queue` in
-        // score order and stopping at the first run of an asked task, which is the first entry
-        // in the common case of one task per queue.
+        // score order and stopping at the first run of an asked task the worker's version may
+        // take, which is the first entry in the common case of one task per queue and few runs
+        // locked to other versions. A NULL version matches only runs not locked.
         let rows = sqlx::query(concat!(
             "SELECT ",
             queue_columns!(),
             ", head.queue_score FROM queues q CROSS JOIN LATERAL ( \
                SELECT r.queue_score FROM runs r \
                WHERE r.queue_id = q.id AND r.queue_score IS NOT NULL AND r.task_id = ANY($2) \
+               AND (r.version IS NULL OR r.version = $3) \
                ORDER BY r.queue_score LIMIT 1) head \
              WHERE q.env_id = $1"
         ))
         .bind(env_id.as_str())
         .bind(task_ids)
+        .bind(version)
         .fetch_all(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -235,6 +243,7 @@ impl QueueTable for PgTx<'_> {
         &mut self,
         queue_id: &QueueId,
         after: Option<&str>,
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
@@ -242,13 +251,15 @@ impl QueueTable for PgTx<'_> {
             return Ok(Vec::new());
         }
         // A walk over the lane index that jumps from each key to the next, reading one entry per
-        // key however many runs a key has.
+        // key however many runs a key has, and passing over the runs locked to another version.
         let rows = sqlx::query(
             "WITH RECURSIVE lane(key, n) AS ( \
                SELECT (SELECT concurrency_key FROM runs WHERE queue_id = $1 AND concurrency_key > $2 \
-                       AND queue_score IS NOT NULL AND queue_score <= $4 ORDER BY concurrency_key LIMIT 1), 1 \
+                       AND queue_score IS NOT NULL AND queue_score <= $4 AND (version IS NULL OR version = $5) \
+                       ORDER BY concurrency_key LIMIT 1), 1 \
                UNION ALL SELECT (SELECT concurrency_key FROM runs WHERE queue_id = $1 AND concurrency_key > lane.key \
-                       AND queue_score IS NOT NULL AND queue_score <= $4 ORDER BY concurrency_key LIMIT 1), n + 1 \
+                       AND queue_score IS NOT NULL AND queue_score <= $4 AND (version IS NULL OR version = $5) \
+                       ORDER BY concurrency_key LIMIT 1), n + 1 \
                FROM lane WHERE key IS NOT NULL AND n < $3) \
              SELECT key FROM lane WHERE key IS NOT NULL",
         )
@@ -256,6 +267,7 @@ impl QueueTable for PgTx<'_> {
         .bind(after.unwrap_or(""))
         .bind(big(limit))
         .bind(max_score)
+        .bind(version)
         .fetch_all(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -267,6 +279,7 @@ impl QueueTable for PgTx<'_> {
         queue_id: &QueueId,
         lane: Lane<'_>,
         task_ids: &[String],
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<RunRow>, Error> {
@@ -276,7 +289,7 @@ impl QueueTable for PgTx<'_> {
         let in_lane = match lane {
             Lane::All => "",
             Lane::Unkeyed => "AND concurrency_key IS NULL",
-            Lane::Key(_) => "AND concurrency_key = $5",
+            Lane::Key(_) => "AND concurrency_key = $6",
         };
         // In a write transaction the runs taken are locked until it ends, and runs another
         // transaction has locked are skipped, not waited for: nodes dequeuing from one queue at
@@ -284,14 +297,17 @@ impl QueueTable for PgTx<'_> {
         let lock = if self.locking { "FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "SELECT {} FROM runs WHERE queue_id = $1 {in_lane} AND queue_score IS NOT NULL AND queue_score <= $2 \
-             AND task_id = ANY($3) ORDER BY queue_score, id LIMIT $4 {lock}",
+             AND task_id = ANY($3) AND (version IS NULL OR version = $5) ORDER BY queue_score, id LIMIT $4 {lock}",
             run_columns!()
         );
+        // Runs locked to another version are passed over in the walk by score, like runs of other
+        // tasks; a NULL version (a worker without one) matches only runs not locked.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(queue_id.as_str())
             .bind(max_score)
             .bind(task_ids)
-            .bind(big(limit));
+            .bind(big(limit))
+            .bind(version);
         if let Lane::Key(key) = lane {
             query = query.bind(key);
         }

@@ -168,23 +168,36 @@ impl QueueTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
-    async fn queue_heads(&mut self, env_id: &EnvId, task_ids: &[String]) -> Result<Vec<QueueHead>, Error> {
+    async fn queue_heads(
+        &mut self,
+        env_id: &EnvId,
+        task_ids: &[String],
+        version: Option<&str>,
+    ) -> Result<Vec<QueueHead>, Error> {
         if task_ids.is_empty() {
             return Ok(Vec::new());
         }
         // The head is found by walking the queue in score order and stopping at the first run of
-        // an asked task, which is the first row in the common case of one task per queue.
+        // an asked task the worker's version may take, which is the first row in the common case
+        // of one task per queue and few runs locked to other versions.
         let sql = format!(
             "SELECT {QUEUE_COLUMNS}, head FROM ( \
                SELECT q.*, (SELECT r.queue_score FROM runs r INDEXED BY runs_in_queue \
                             WHERE r.queue_id = q.id AND r.queue_score IS NOT NULL AND r.task_id IN ({}) \
+                            AND (r.version IS NULL OR r.version = ?) \
                             ORDER BY r.queue_score LIMIT 1) AS head \
                FROM queues q WHERE q.env_id = ?) \
              WHERE head IS NOT NULL",
             placeholders(task_ids.len())
         );
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
-        let params = task_ids.iter().map(String::as_str).chain([env_id.as_str()]);
+        // A worker without a version compares with NULL, which matches nothing: it takes only
+        // runs not locked.
+        let params: Vec<rusqlite::types::Value> = task_ids
+            .iter()
+            .map(|t| t.clone().into())
+            .chain([version.map(str::to_string).into(), env_id.as_str().to_string().into()])
+            .collect();
         let mut rows = statement.query(params_from_iter(params)).map_err(map_error)?;
         let mut heads = Vec::new();
         while let Some(row) = rows.next().map_err(map_error)? {
@@ -210,14 +223,16 @@ impl QueueTable for SqliteTx<'_> {
         &mut self,
         queue_id: &QueueId,
         after: Option<&str>,
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
         // A walk over the lane index that jumps from each key to the next, reading one entry per
-        // key however many runs a key has.
+        // key however many runs a key has, and passing over the runs locked to another version
+        // (the index holds the version, so the walk never reads the table).
         let next = "SELECT concurrency_key FROM runs INDEXED BY runs_in_lane \
                     WHERE queue_id = ?1 AND concurrency_key > {after} AND queue_score IS NOT NULL \
-                    AND queue_score <= ?4 ORDER BY concurrency_key LIMIT 1";
+                    AND queue_score <= ?4 AND (version IS NULL OR version = ?5) ORDER BY concurrency_key LIMIT 1";
         let sql = format!(
             "WITH RECURSIVE lane(key, n) AS ( \
                SELECT ({}), 1 \
@@ -231,7 +246,7 @@ impl QueueTable for SqliteTx<'_> {
         }
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
         let keys = statement
-            .query_map(params![queue_id.as_str(), after.unwrap_or(""), i64::from(limit), max_score], |r| {
+            .query_map(params![queue_id.as_str(), after.unwrap_or(""), i64::from(limit), max_score, version], |r| {
                 r.get::<_, String>(0)
             })
             .map_err(map_error)?;
@@ -243,6 +258,7 @@ impl QueueTable for SqliteTx<'_> {
         queue_id: &QueueId,
         lane: Lane<'_>,
         task_ids: &[String],
+        version: Option<&str>,
         max_score: i64,
         limit: u32,
     ) -> Result<Vec<RunRow>, Error> {
@@ -254,10 +270,12 @@ impl QueueTable for SqliteTx<'_> {
             Lane::Unkeyed => ("runs_in_lane", "AND concurrency_key IS NULL"),
             Lane::Key(_) => ("runs_in_lane", "AND concurrency_key = ?"),
         };
+        // Runs locked to another version are passed over in the walk by score, like runs of
+        // other tasks; a NULL version (a worker without one) matches only runs not locked.
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs INDEXED BY {index} \
              WHERE queue_id = ? {in_lane} AND queue_score IS NOT NULL AND queue_score <= ? AND task_id IN ({}) \
-             ORDER BY queue_score, id LIMIT ?",
+             AND (version IS NULL OR version = ?) ORDER BY queue_score, id LIMIT ?",
             placeholders(task_ids.len())
         );
         let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
@@ -267,6 +285,7 @@ impl QueueTable for SqliteTx<'_> {
         }
         params.push(max_score.into());
         params.extend(task_ids.iter().map(|t| t.clone().into()));
+        params.push(version.map(str::to_string).into());
         params.push(i64::from(limit).into());
         let rows = statement.query_map(params_from_iter(params), run_from_row).map_err(map_error)?;
         rows.collect::<Result<_, _>>().map_err(map_error)
