@@ -6,6 +6,7 @@
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod metadata;
 pub mod names;
 pub mod retry;
 pub mod status;
