@@ -41,6 +41,8 @@ pub struct TriggerParams {
     pub replayed_from: Option<RunId>,
     /// An idempotency key: a trigger with a key a live run holds returns that run.
     pub idempotency: Option<Idempotency>,
+    /// The run that triggered this one from inside a task; it must be a run of the environment.
+    pub parent_run_id: Option<RunId>,
 }
 
 /// An idempotency key and how long it applies.
@@ -79,6 +81,7 @@ impl TriggerParams {
             max_duration: None,
             replayed_from: None,
             idempotency: None,
+            parent_run_id: None,
         }
     }
 }
@@ -107,6 +110,10 @@ pub(crate) async fn trigger(
     {
         return Ok(Triggered { run, cached: true });
     }
+    let lineage = match &params.parent_run_id {
+        None => Lineage::default(),
+        Some(parent) => lineage(tx, env, parent).await?,
+    };
     let task = tx.task_get(&env.id, &params.task_id).await?;
     let queue_name = match (&params.queue, &task) {
         (Some(name), _) => name.clone(),
@@ -166,9 +173,9 @@ pub(crate) async fn trigger(
         ttl_secs: None,
         ttl_expires_at: None,
         debounce_key: None,
-        parent_run_id: None,
-        root_run_id: None,
-        depth: 0,
+        parent_run_id: lineage.parent,
+        root_run_id: lineage.root,
+        depth: lineage.depth,
         batch_id: None,
         batch_index: None,
         created_at: now,
@@ -264,6 +271,28 @@ pub(crate) fn replay_params(original: &RunRow) -> TriggerParams {
         max_duration: None,
         replayed_from: Some(original.id.clone()),
         idempotency: None,
+        parent_run_id: None,
+    }
+}
+
+/// Where a new run sits among the runs that triggered it.
+#[derive(Debug, Default)]
+struct Lineage {
+    parent: Option<RunId>,
+    root: Option<RunId>,
+    depth: u32,
+}
+
+/// The lineage of a run triggered by `parent`, which must be a run of `env`: its root is the
+/// parent's root, or the parent when that has none.
+async fn lineage(tx: &mut dyn Tx, env: &EnvironmentRow, parent: &RunId) -> Result<Lineage, Error> {
+    match tx.run_get(parent).await? {
+        Some(run) if run.env_id == env.id => Ok(Lineage {
+            root: Some(run.root_run_id.unwrap_or_else(|| run.id.clone())),
+            parent: Some(run.id),
+            depth: run.depth.saturating_add(1),
+        }),
+        _ => Err(Error::Invalid(format!("parentRunId: run {parent} not found in this environment"))),
     }
 }
 
