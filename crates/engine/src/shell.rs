@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::local::Local;
 use crate::state::Changes;
-use crate::systems::attempt::{self, Completed, HeartbeatVerdict, Outcome};
+use crate::systems::attempt::{self, Completed, Completion, HeartbeatVerdict, Outcome};
 use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
 use crate::systems::lanes::Rotation;
@@ -485,12 +485,23 @@ impl Engine {
         envs: Vec<EnvironmentRow>,
         completions: Vec<(RunId, SnapshotId, Outcome)>,
     ) -> Result<Vec<Completed>, Error> {
+        let completions = completions
+            .into_iter()
+            .map(|(run_id, snapshot_id, outcome)| Completion { run_id, snapshot_id, outcome, metadata: Vec::new() })
+            .collect();
+        self.complete_with_metadata(envs, completions).await
+    }
+
+    /// [`Engine::complete_in`] with the metadata changes each attempt had not sent yet, applied
+    /// to the runs whose completion is not stale.
+    pub async fn complete_with_metadata(
+        &self,
+        envs: Vec<EnvironmentRow>,
+        completions: Vec<Completion>,
+    ) -> Result<Vec<Completed>, Error> {
         self.write(move |tx, ctx, changes| {
             Box::pin(async move {
-                let reports = completions
-                    .into_iter()
-                    .map(|(run_id, snapshot_id, outcome)| (run_id, snapshot_id, outcome, ctx.ids.unit()))
-                    .collect();
+                let reports = completions.into_iter().map(|completion| (completion, ctx.ids.unit())).collect();
                 attempt::complete(tx, &ctx.ids, ctx.now, &envs, reports, changes).await
             })
         })
@@ -579,7 +590,7 @@ impl Engine {
 /// The positions of `items` in the order of their run ids. Transactions that change several runs
 /// change them in this order, so two of them on different nodes never wait on each other's row
 /// locks in a cycle.
-fn in_run_order<T>(items: &[T], run_id: impl Fn(&T) -> &RunId) -> Vec<usize> {
+pub(crate) fn in_run_order<T>(items: &[T], run_id: impl Fn(&T) -> &RunId) -> Vec<usize> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|a, b| run_id(&items[*a]).cmp(run_id(&items[*b])));
     order
@@ -587,7 +598,7 @@ fn in_run_order<T>(items: &[T], run_id: impl Fn(&T) -> &RunId) -> Vec<usize> {
 
 /// The run, if it belongs to `env`. Runs of other environments are reported missing, exactly as
 /// runs that do not exist.
-async fn visible_run(tx: &mut dyn Tx, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
+pub(crate) async fn visible_run(tx: &mut dyn Tx, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
     match tx.run_get(run_id).await? {
         Some(run) if run.env_id == env.id => Ok(run),
         _ => Err(Error::NotFound(format!("Run {run_id} not found"))),

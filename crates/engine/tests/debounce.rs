@@ -61,6 +61,7 @@ async fn trailing_takes_the_latest_input() {
     let params = TriggerParams {
         max_attempts: Some(7),
         machine: Some("large-1x".into()),
+        metadata: Some("{\"step\":2}".into()),
         ..debounced("2", DebounceMode::Trailing, None)
     };
     let second = trigger(&h, params).await;
@@ -70,6 +71,7 @@ async fn trailing_takes_the_latest_input() {
     assert_eq!(stored.tags, vec!["tag-2".to_string()]);
     assert_eq!(stored.max_attempts, Some(7));
     assert_eq!(stored.machine.as_deref(), Some("large-1x"));
+    assert_eq!(stored.metadata.as_deref(), Some("{\"step\":2}"));
     let tagged = h
         .engine
         .runs(&h.prod, stint_store::RunListParams { tags: vec!["tag-2".into()], limit: 10, ..Default::default() })

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use stint_types::metadata::Operation;
 use stint_types::{RunStatus, SerializedError};
 
 /// Body of `POST /api/v1/tasks/{taskId}/trigger`.
@@ -92,7 +93,8 @@ pub struct TriggerOptions {
     /// Debounce settings: `{key, delay, mode?: leading|trailing, maxDelay?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce: Option<Value>,
-    /// Parent run of a child trigger (not supported yet).
+    /// The run triggering this one from inside a task (`run_…`), a run of the same environment;
+    /// the SDK sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_run_id: Option<Value>,
     /// Whether the parent waits for this run (not supported yet).
@@ -123,7 +125,6 @@ impl TriggerOptions {
     pub fn unsupported(&self) -> Vec<&'static str> {
         let named = [
             ("externalDeploymentId", &self.external_deployment_id),
-            ("parentRunId", &self.parent_run_id),
             ("resumeParentOnCompletion", &self.resume_parent_on_completion),
             ("parentBatch", &self.parent_batch),
             ("bulkActionId", &self.bulk_action_id),
@@ -263,18 +264,76 @@ pub struct RunObject {
     pub replayed_from: Option<String>,
 }
 
-/// Runs related to a run. Empty until child runs exist.
+/// Runs related to a run through the runs that triggered them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RelatedRuns {
-    /// The root run.
+    /// The first run of the chain of parents; absent for a run triggered from outside a task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<Value>,
-    /// The parent run.
+    pub root: Option<RelatedRun>,
+    /// The run that triggered this one from inside a task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<Value>,
-    /// Child runs.
+    pub parent: Option<RelatedRun>,
+    /// The runs this one triggered, oldest first, at most 100; absent when there are none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub children: Option<Vec<Value>>,
+    pub children: Option<Vec<RelatedRun>>,
+}
+
+/// A related run as `relatedRuns` shows it (Trigger.dev's `RelatedRunDetails`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedRun {
+    /// The shared fields.
+    #[serde(flatten)]
+    pub common: RunCommon,
+    /// Nesting depth; 0 for runs triggered from outside a task.
+    pub depth: u32,
+    /// How the run was triggered (`trigger`).
+    pub trigger_function: String,
+}
+
+/// Body of `POST /api/v1/runs/{runId}/tags`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddTagsRequest {
+    /// A tag or several; merged with the run's tags.
+    #[serde(deserialize_with = "one_or_many_required")]
+    pub tags: Vec<String>,
+}
+
+/// An answer that is only a message, such as `{"message": "Successfully set 2 new tags."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageResponse {
+    /// What happened.
+    pub message: String,
+}
+
+/// Body of `PUT /api/v1/runs/{runId}/metadata`: a replacement object, operations, or both (the
+/// replacement first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMetadataRequest {
+    /// Replaces the run's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// The replacement's content type; only `application/json` is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_type: Option<String>,
+    /// Operations on the run's metadata, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<Operation>>,
+    /// Operations on the parent run's metadata; ignored when the run has no parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_operations: Option<Vec<Operation>>,
+    /// Operations on the root run's metadata; ignored when the run has no root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_operations: Option<Vec<Operation>>,
+}
+
+/// Answer of `GET` and `PUT /api/v1/runs/{runId}/metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataResponse {
+    /// The run's metadata; an empty object when it has none.
+    pub metadata: Value,
 }
 
 /// A run as `GET /api/v1/runs` lists it.
@@ -330,6 +389,11 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<
         Some(OneOrMany::One(tag)) => Some(vec![tag]),
         Some(OneOrMany::Many(tags)) => Some(tags),
     })
+}
+
+/// Accepts a string or an array of strings, and requires one of them.
+fn one_or_many_required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    one_or_many(deserializer)?.ok_or_else(|| serde::de::Error::custom("tags must be a string or an array of strings"))
 }
 
 /// Accepts a string or a number, as Trigger.dev coerces concurrency keys.

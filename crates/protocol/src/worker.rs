@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stint_types::metadata::Operation;
 use stint_types::{ExecutionStatus, RetryOptions, RunStatus, TaskRunError};
 
 /// `POST /api/v1/workers/register`.
@@ -247,6 +248,10 @@ pub struct Completion {
     /// Do not retry a failed attempt, whatever the retry settings say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_retrying: bool,
+    /// Changes of the run's metadata the attempt made and has not sent yet (Trigger.dev's
+    /// `flushedMetadata`): applied with the completion, dropped when it is stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata_operations: Vec<Operation>,
 }
 
 impl Completion {
@@ -259,6 +264,7 @@ impl Completion {
             output: Some(output),
             error: None,
             skip_retrying: false,
+            metadata_operations: Vec::new(),
         }
     }
 
@@ -271,6 +277,7 @@ impl Completion {
             output: None,
             error: Some(error),
             skip_retrying,
+            metadata_operations: Vec::new(),
         }
     }
 
@@ -303,6 +310,63 @@ pub enum AttemptOutcome {
         /// Do not retry, whatever the retry settings say.
         skip_retrying: bool,
     },
+}
+
+/// `POST /api/v1/workers/{workerId}/metadata`: changes of the metadata of runs the worker is
+/// executing, sent while they run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetadataRequest {
+    /// The changes, each judged on its own.
+    pub runs: Vec<RunMetadata>,
+}
+
+/// Changes of one run's metadata, fenced on the snapshot the worker holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunMetadata {
+    /// The run's id.
+    pub run_id: String,
+    /// The snapshot id the worker holds.
+    pub snapshot_id: String,
+    /// The operations, in order.
+    pub operations: Vec<Operation>,
+}
+
+/// Response of a metadata call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataResponse {
+    /// One entry per run in the request, in the same order.
+    pub runs: Vec<MetadataResult>,
+}
+
+/// What became of one run's metadata changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataResult {
+    /// The run's id.
+    pub run_id: String,
+    /// What happened.
+    pub outcome: MetadataOutcome,
+    /// Why the operations were refused, for `INVALID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What became of one run's metadata changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MetadataOutcome {
+    /// The metadata changed.
+    Updated,
+    /// The worker no longer holds the run at that snapshot; nothing changed.
+    Stale,
+    /// No such run in the worker's environments; nothing changed.
+    NotFound,
+    /// The operations cannot apply (a forbidden or unreachable key, a result over 256 KB);
+    /// nothing changed.
+    Invalid,
 }
 
 /// Response of a completion call.

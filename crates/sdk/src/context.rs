@@ -3,8 +3,10 @@
 use std::fmt::Display;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Serialize;
 use stint_protocol::worker::DequeuedRun;
+
+use crate::{Client, Error, Metadata, TriggerHandle, TriggerOptions};
 
 /// The run and attempt a task is executing. Cloning is cheap: clones share one allocation.
 #[derive(Clone, Debug)]
@@ -19,16 +21,26 @@ struct Inner {
     attempt: u32,
     max_attempts: u32,
     tags: Vec<String>,
-    metadata: Option<Value>,
+    metadata: Metadata,
+    triggers: Triggers,
     is_test: bool,
     queue: String,
     concurrency_key: Option<String>,
     created_at: String,
 }
 
+/// How a task triggers other runs.
+#[derive(Clone, Debug)]
+pub(crate) enum Triggers {
+    /// Through the public API with the worker's secret key.
+    Client(Client),
+    /// It cannot, for this reason.
+    Unavailable(&'static str),
+}
+
 impl TaskContext {
     /// The context of a dequeued run, taking everything but the payload.
-    pub(crate) fn from_run(run: &mut DequeuedRun) -> TaskContext {
+    pub(crate) fn from_run(run: &mut DequeuedRun, triggers: Triggers) -> TaskContext {
         TaskContext {
             inner: Arc::new(Inner {
                 run_id: run.run_id.clone(),
@@ -36,7 +48,8 @@ impl TaskContext {
                 attempt: run.attempt_number,
                 max_attempts: run.max_attempts,
                 tags: std::mem::take(&mut run.tags),
-                metadata: run.metadata.take(),
+                metadata: Metadata::new(run.metadata.take()),
+                triggers,
                 is_test: run.is_test,
                 queue: std::mem::take(&mut run.queue),
                 concurrency_key: run.concurrency_key.take(),
@@ -75,9 +88,25 @@ impl TaskContext {
         &self.inner.tags
     }
 
-    /// The run's metadata, if it has any.
-    pub fn metadata(&self) -> Option<&Value> {
-        self.inner.metadata.as_ref()
+    /// The run's metadata, to read and change while the run executes: changes reach the server
+    /// about every second, and the last ones with the attempt's completion.
+    pub fn metadata(&self) -> &Metadata {
+        &self.inner.metadata
+    }
+
+    /// Triggers a run of `task_id` as a child of this run: the new run's `parentRunId` is this
+    /// run, so each shows the other among its related runs. The worker must have a secret key;
+    /// a worker pool, registered with a personal access token, cannot trigger runs.
+    pub async fn trigger(
+        &self,
+        task_id: &str,
+        payload: impl Serialize,
+        options: TriggerOptions,
+    ) -> Result<TriggerHandle, Error> {
+        match &self.inner.triggers {
+            Triggers::Client(client) => client.trigger_from(task_id, payload, &options, Some(&self.inner.run_id)).await,
+            Triggers::Unavailable(reason) => Err(Error::Invalid((*reason).to_string())),
+        }
     }
 
     /// Whether the run is a test run.
@@ -161,6 +190,13 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
+    use serde_json::Value;
+
+    /// A context that cannot trigger runs, for tests.
+    pub(crate) fn detached(run: &mut DequeuedRun) -> TaskContext {
+        TaskContext::from_run(run, Triggers::Unavailable("this context has no client"))
+    }
+
     /// A dequeued run of `task` with attempt `attempt` and this payload, for tests.
     pub(crate) fn dequeued(task: &str, attempt: u32, payload: Value) -> DequeuedRun {
         DequeuedRun {
@@ -184,12 +220,19 @@ pub(crate) mod tests {
     #[test]
     fn context_takes_the_runs_fields() {
         let mut run = dequeued("hello", 2, json!({}));
-        let context = TaskContext::from_run(&mut run);
+        let context = detached(&mut run);
         assert_eq!((context.run_id(), context.task_id(), context.attempt()), ("run_1", "hello", 2));
         assert_eq!(context.tags(), ["a".to_string()]);
-        assert_eq!(context.metadata(), Some(&json!({"k": 1})));
+        assert_eq!(context.metadata().get("k"), Some(json!(1)));
         assert_eq!(context.queue(), "task/hello");
         assert!(!context.is_last_attempt());
         context.logger().info("logging needs no subscriber");
+    }
+
+    #[tokio::test]
+    async fn a_context_without_a_client_says_why_it_cannot_trigger() {
+        let context = detached(&mut dequeued("hello", 1, json!({})));
+        let error = context.trigger("other", json!({}), TriggerOptions::new()).await.unwrap_err();
+        assert_eq!(error.to_string(), "this context has no client");
     }
 }

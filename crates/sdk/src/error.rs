@@ -27,8 +27,20 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// A request could not be made as asked: a payload that is not JSON, an option the SDK
+    /// cannot send, a trigger from a task of a worker pool.
+    #[error("{0}")]
+    Invalid(String),
+    /// The server could not be reached for a call, even after retries.
+    #[error("could not reach the server for {call}: {reason}")]
+    Unreachable {
+        /// The call, such as `trigger`.
+        call: &'static str,
+        /// Why, as the HTTP client says it.
+        reason: String,
+    },
     /// The server refused a request in a way retrying cannot fix (a wrong key, an invalid
-    /// registration).
+    /// registration, an unknown run), or kept answering that it cannot serve it now.
     #[error("the server refused {call} with status {status}: {message}")]
     Rejected {
         /// The call, such as `register`.

@@ -32,19 +32,25 @@
 //! attempt. A payload that does not decode into the task's input type fails the run without
 //! retries.
 
+mod client;
 mod context;
 mod error;
+mod metadata;
 mod retry;
 mod runtime;
 mod task;
 mod task_error;
+mod trigger_options;
 mod worker;
 
+pub use client::{Client, TriggerHandle};
 pub use context::{Logger, TaskContext};
 pub use error::Error;
+pub use metadata::{Metadata, MetadataError};
 pub use retry::Retry;
 pub use task::Task;
 pub use task_error::TaskError;
+pub use trigger_options::{Debounce, DebounceMode, TriggerOptions, When};
 pub use worker::{
     DEFAULT_API_URL, DEFAULT_CONCURRENCY, DEFAULT_DEQUEUE_WAIT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_VERSION, Worker,
 };

@@ -258,7 +258,7 @@ mod tests {
 
     async fn call(task: &Task, payload: Value) -> Outcome {
         let mut run = dequeued(&task.id, 1, Value::Null);
-        task.handler.call(TaskContext::from_run(&mut run), payload).await
+        task.handler.call(crate::context::tests::detached(&mut run), payload).await
     }
 
     #[tokio::test]

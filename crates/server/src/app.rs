@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
 use crate::rate_limit;
-use crate::routes::{admin, environments, projects, queues, runs, workers};
+use crate::routes::{admin, environments, projects, queues, rundata, runs, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -31,6 +31,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
         .route("/api/v1/runs/{run_id}/reschedule", post(runs::reschedule))
         .route("/api/v1/idempotencyKeys/{key}/reset", post(runs::reset_idempotency_key))
+        .route("/api/v1/runs/{run_id}/tags", post(rundata::add_tags))
+        .route("/api/v1/runs/{run_id}/metadata", get(rundata::metadata).put(rundata::update_metadata))
         .route("/api/v1/queues", get(queues::list))
         .route("/api/v1/queues/{queue}", get(queues::retrieve))
         .route("/api/v1/queues/{queue}/pause", post(queues::pause))
@@ -46,6 +48,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workers/{worker_id}/dequeue", post(workers::dequeue))
         .route("/api/v1/workers/{worker_id}/heartbeat", post(workers::heartbeat))
         .route("/api/v1/workers/{worker_id}/complete", post(workers::complete))
+        .route("/api/v1/workers/{worker_id}/metadata", post(workers::metadata))
         .route("/api/v1/workers/{worker_id}/disconnect", post(workers::disconnect))
         .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));

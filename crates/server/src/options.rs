@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use stint_engine::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams};
 use stint_protocol::api::TriggerRequest;
-use stint_types::{Timestamp, check_version, duration, names};
+use stint_types::{RunId, Timestamp, check_version, duration, names};
 
 use crate::error::ApiError;
 
@@ -98,6 +98,13 @@ pub(crate) fn trigger_params(
         Some(s) if s.is_finite() && s >= 1.0 => Some(s.min(f64::from(i32::MAX)).round() as u32),
         Some(s) => return Err(ApiError::invalid(format!("maxDuration must be at least 1 second, got {s}"))),
     };
+    let parent_run_id = match &options.parent_run_id {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => {
+            Some(RunId::parse(id).map_err(|_| ApiError::invalid(format!("parentRunId: '{id}' is not a run id")))?)
+        }
+        Some(_) => return Err(ApiError::invalid("parentRunId must be a run id (run_…)")),
+    };
     if let Some(key) = &options.concurrency_key
         && (key.is_empty() || key.len() > 1024)
     {
@@ -132,6 +139,7 @@ pub(crate) fn trigger_params(
         debounce,
         request_key: None,
         lock_to_version,
+        parent_run_id,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Runs as the API shows them, in Trigger.dev's shapes.
 
 use serde_json::Value;
-use stint_protocol::api::{RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
+use stint_engine::Related;
+use stint_protocol::api::{RelatedRun, RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
 use stint_protocol::worker::DequeuedRun;
 use stint_store::{EnvironmentRow, RunRow};
 use stint_types::{RunStatus, duration};
@@ -47,19 +48,30 @@ fn common(run: &RunRow) -> RunCommon {
     }
 }
 
-/// `GET /api/v3/runs/{runId}`.
-pub fn run_object(run: &RunRow) -> RunObject {
+/// `GET /api/v3/runs/{runId}`: the run, with its parent, root and children.
+pub fn run_object(related: &Related) -> RunObject {
+    let run = &related.run;
+    let children: Vec<RelatedRun> = related.children.iter().map(related_run).collect();
     RunObject {
         common: common(run),
-        depth: 0,
+        depth: run.depth,
         trigger_function: "trigger".into(),
         payload: Some(decode(&run.payload, &run.payload_type)),
         output: run.output.as_deref().map(|o| decode(o, run.output_type.as_deref().unwrap_or("application/json"))),
         error: run.error.as_ref().map(|e| e.to_serialized()),
-        related_runs: RelatedRuns::default(),
+        related_runs: RelatedRuns {
+            root: related.root.as_ref().map(related_run),
+            parent: related.parent.as_ref().map(related_run),
+            children: (!children.is_empty()).then_some(children),
+        },
         attempt_count: run.attempt_number,
         replayed_from: run.replayed_from.as_ref().map(ToString::to_string),
     }
+}
+
+/// A run as another's `relatedRuns` shows it.
+fn related_run(run: &RunRow) -> RelatedRun {
+    RelatedRun { common: common(run), depth: run.depth, trigger_function: "trigger".into() }
 }
 
 /// An entry of `GET /api/v1/runs`.

@@ -97,6 +97,27 @@ const ROUTES: &[Route] = &[
         reach: Reach::Own,
         body: |_| Some(json!({"taskIdentifier": "iso-task"})),
     },
+    Route {
+        method: "POST",
+        path: "/api/v1/runs/{run_id}/tags",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"tags": "iso-tag"})),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/runs/{run_id}/metadata",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/runs/{run_id}/metadata",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"operations": [{"type": "set", "key": "iso", "value": 1}]})),
+    },
     Route { method: "GET", path: "/api/v1/queues", opens: Opens::Environment, reach: Reach::Own, body: |_| None },
     Route {
         method: "GET",
@@ -167,6 +188,17 @@ const ROUTES: &[Route] = &[
         opens: Opens::Worker,
         reach: Reach::Target,
         body: |t| Some(json!({"completions": [{"runId": t.run, "snapshotId": t.snapshot, "ok": true, "output": 1}]})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/metadata",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| {
+            Some(
+                json!({"runs": [{"runId": t.run, "snapshotId": t.snapshot, "operations": [{"type": "set", "key": "w", "value": 1}]}]}),
+            )
+        },
     },
     Route {
         method: "POST",
@@ -345,6 +377,7 @@ async fn call(
     let mut request = match method {
         "GET" => server.http.get(url),
         "POST" => server.http.post(url),
+        "PUT" => server.http.put(url),
         "DELETE" => server.http.delete(url),
         "PATCH" => server.http.patch(url),
         other => panic!("no method {other} in the matrix"),

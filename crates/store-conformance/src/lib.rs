@@ -12,6 +12,7 @@ pub mod limits;
 pub mod options;
 pub mod queues;
 pub mod rates;
+pub mod rundata;
 pub mod runs;
 pub mod tenancy;
 pub mod transactions;
@@ -47,6 +48,9 @@ macro_rules! conformance_tests {
             runs::list_filters_and_pages,
             runs::idempotency_keys_are_unique,
             runs::transitions_in_a_batch_are_judged_one_by_one,
+            rundata::metadata_and_tags_outlive_transitions,
+            rundata::locked_metadata_changes_are_not_lost,
+            rundata::children_are_listed_oldest_first,
             transactions::failed_job_rolls_back_only_itself,
             transactions::concurrent_writes_all_commit,
             transactions::reads_see_committed_writes,

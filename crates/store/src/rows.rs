@@ -317,7 +317,8 @@ pub struct RunRow {
     pub error: Option<TaskRunError>,
     /// Tags.
     pub tags: Vec<String>,
-    /// Metadata as JSON text.
+    /// Metadata as JSON text. Written by [`crate::RunTable::run_insert`] and
+    /// [`crate::RunTable::run_set_metadata`] only: a transition leaves it as it is.
     pub metadata: Option<String>,
     /// Concurrency key.
     pub concurrency_key: Option<String>,

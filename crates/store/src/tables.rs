@@ -302,6 +302,20 @@ pub trait RunTable {
         }
         Ok(runs)
     }
+    /// A run, locked until the transaction ends (on a store with several writers), so that what
+    /// is read from it can be changed and written back without another transaction changing it
+    /// in between. Transactions locking several runs lock them in id order.
+    async fn run_lock(&mut self, id: &RunId) -> Result<Option<RunRow>, Error>;
+    /// Sets a run's metadata (JSON text), whatever its state: metadata is written only here,
+    /// never by [`RunTable::run_transition`], so a transition made from a run read earlier
+    /// cannot undo a change made meanwhile. Read-modify-write callers lock the run first
+    /// ([`RunTable::run_lock`]).
+    async fn run_set_metadata(&mut self, id: &RunId, metadata: Option<&str>, at: Timestamp) -> Result<(), Error>;
+    /// Sets a run's tags, whatever its state, and indexes them for [`RunTable::run_list`]. Tags
+    /// are only ever added: `tags` holds the run's current tags and the new ones.
+    async fn run_set_tags(&mut self, id: &RunId, tags: &[String], at: Timestamp) -> Result<(), Error>;
+    /// Up to `limit` runs whose parent is `parent`, oldest first.
+    async fn run_children(&mut self, parent: &RunId, limit: u32) -> Result<Vec<RunRow>, Error>;
     /// Moves a held run's heartbeat deadline, if its current snapshot is `snapshot_id`; false
     /// otherwise.
     async fn run_heartbeat(&mut self, id: &RunId, snapshot_id: &SnapshotId, deadline: Timestamp)

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod metadata;
 pub mod names;
 pub mod retry;
 pub mod status;

@@ -1,6 +1,10 @@
 //! An example Stint worker: a few tasks to copy, run with
 //! `STINT_SECRET_KEY=tr_dev_… cargo run -p hello-worker`.
 //!
+//! Tasks: `hello-world` (greets by name), `flaky` (fails its first attempts), `sleep`, `noop`,
+//! `throttled` (a queue limit of 2), `rated` (5 starts a second per concurrency key), `progress`
+//! (reports its steps in the run's metadata while it runs) and `parent` (triggers a child run).
+//!
 //! Environment: `STINT_API_URL` (default `http://127.0.0.1:3030`), `STINT_SECRET_KEY`
 //! (required), `STINT_WORKER_CONCURRENCY` (default 10), `RUST_LOG` (default `info`) and
 //! `STINT_LEDGER` (optional, see `ledger.rs`).
@@ -12,7 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
-use stint_sdk::{Retry, Task, TaskContext, TaskError, Worker};
+use stint_sdk::{Retry, Task, TaskContext, TaskError, TriggerOptions, Worker};
 use tracing_subscriber::EnvFilter;
 
 use ledger::Ledger;
@@ -63,6 +67,56 @@ async fn throttled(ctx: TaskContext, payload: Sleep) -> Result<Value, TaskError>
     sleep(ctx, payload).await
 }
 
+/// Payload of `progress`.
+#[derive(Deserialize)]
+struct Progress {
+    steps: u32,
+    step_ms: u64,
+}
+
+/// Works in steps and reports them in the run's metadata, which the API shows while the run
+/// executes (`GET /api/v1/runs/{id}/metadata`): `progress.done` counts the steps, `log` lists them.
+async fn progress(ctx: TaskContext, payload: Progress) -> Result<Value, TaskError> {
+    let metadata = ctx.metadata();
+    metadata.set("$.progress.total", payload.steps)?;
+    metadata.set("status", "running")?;
+    for step in 1..=payload.steps {
+        tokio::time::sleep(Duration::from_millis(payload.step_ms)).await;
+        metadata.increment("$.progress.done", 1)?;
+        metadata.append("log", format!("step {step}"))?;
+    }
+    // Sent with the completion: the run ends with it.
+    metadata.set("status", "done")?;
+    Ok(json!({"steps": payload.steps}))
+}
+
+/// Payload of `parent`.
+#[derive(Deserialize)]
+struct Parent {
+    /// The child's task; `hello-world` by default.
+    #[serde(default = "default_child")]
+    child: String,
+    /// The child's payload.
+    #[serde(default = "default_child_payload")]
+    payload: Value,
+}
+
+fn default_child() -> String {
+    "hello-world".into()
+}
+
+fn default_child_payload() -> Value {
+    json!({"name": "child"})
+}
+
+/// Triggers a child run: its `parentRunId` is this run, so each shows the other in
+/// `relatedRuns` (`GET /api/v3/runs/{id}`).
+async fn parent(ctx: TaskContext, payload: Parent) -> Result<Value, TaskError> {
+    let child = ctx.trigger(&payload.child, payload.payload, TriggerOptions::new().tag("child")).await?;
+    ctx.logger().info(format!("triggered {} as {}", payload.child, child.id));
+    Ok(json!({"child": child.id}))
+}
+
 /// Does nothing, whatever the payload: `IgnoredAny` accepts any JSON without decoding it.
 async fn noop(_ctx: TaskContext, _payload: IgnoredAny) -> Result<Value, TaskError> {
     Ok(Value::Null)
@@ -91,6 +145,8 @@ async fn main() -> anyhow::Result<()> {
         // At most 5 starts a second for each concurrency key (a burst of 5, then one every
         // 200 ms); runs over the rate wait in the queue.
         .task(Task::new("rated", ledger.around(noop)).rate_limit(5, Duration::from_secs(1), true))
+        .task(Task::new("progress", ledger.around(progress)))
+        .task(Task::new("parent", ledger.around(parent)))
         .run()
         .await?;
     Ok(())

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use stint_store::{EnvironmentRow, RunRow, Tx, WorkerRow};
+use stint_types::metadata::Operation;
 use stint_types::{ErrorCode, ExecutionStatus, RunId, RunStatus, SnapshotId, TaskRunError, Timestamp};
 
 use crate::Error;
@@ -10,6 +11,7 @@ use crate::config::Config;
 use crate::ids::Ids;
 use crate::state::{Changes, Plan, ended, released};
 use crate::systems::dequeue::retry_of;
+use crate::systems::metadata;
 
 /// What a worker should do with an attempt it reported in a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +84,22 @@ pub enum Completed {
     NotFound,
 }
 
-/// A completion to apply: the run, the snapshot the worker holds, the outcome, and a random
-/// number in [0, 1) for the retry delay.
-pub(crate) type Report = (RunId, SnapshotId, Outcome, f64);
+/// An attempt's result as its worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The run.
+    pub run_id: RunId,
+    /// The snapshot the worker holds.
+    pub snapshot_id: SnapshotId,
+    /// How the attempt ended.
+    pub outcome: Outcome,
+    /// Changes of the run's metadata the attempt made and had not sent yet; applied with the
+    /// completion, and dropped when the completion is stale.
+    pub metadata: Vec<Operation>,
+}
+
+/// A completion to apply, with a random number in [0, 1) for the retry delay.
+pub(crate) type Report = (Completion, f64);
 
 /// Applies the results of attempts, each judged on its own, in few statements: the runs are
 /// read together and moved together. Answers are in the order of `reports`.
@@ -97,13 +112,14 @@ pub(crate) async fn complete(
     changes: &mut Changes,
 ) -> Result<Vec<Completed>, Error> {
     let env_of = |run: &RunRow| envs.iter().find(|env| env.id == run.env_id);
-    let run_ids: Vec<RunId> = reports.iter().map(|(id, ..)| id.clone()).collect();
+    let run_ids: Vec<RunId> = reports.iter().map(|(completion, _)| completion.run_id.clone()).collect();
     let mut runs: HashMap<RunId, RunRow> =
         tx.run_get_many(&run_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
     let mut answers: Vec<Option<Completed>> = vec![None; reports.len()];
     let mut plans = Vec::new();
     let (mut seen, mut repeats) = (HashSet::new(), Vec::new());
-    for (at, (run_id, snapshot_id, outcome, jitter)) in reports.into_iter().enumerate() {
+    for (at, (completion, jitter)) in reports.into_iter().enumerate() {
+        let Completion { run_id, snapshot_id, outcome, metadata } = completion;
         if !seen.insert(run_id.clone()) {
             // A second report for one run in a batch: the first decides; this one is answered
             // with where the run ends up.
@@ -115,15 +131,20 @@ pub(crate) async fn complete(
             continue;
         };
         match plan_completion(ids, now, env, run, &snapshot_id, outcome, jitter) {
-            Ok(plan) => plans.push((at, plan)),
+            Ok(plan) => plans.push((at, plan, metadata)),
             Err(answer) => answers[at] = Some(answer),
         }
     }
-    let moves: Vec<&Plan> = plans.iter().map(|(_, plan)| plan).collect();
+    let moves: Vec<&Plan> = plans.iter().map(|(_, plan, _)| plan).collect();
     let results = changes.apply_many(tx, &moves).await?;
-    for ((at, plan), result) in plans.into_iter().zip(results) {
+    for ((at, plan, operations), result) in plans.into_iter().zip(results) {
         answers[at] = Some(match result {
-            Ok(()) => plan.answer,
+            Ok(()) => {
+                if !operations.is_empty() {
+                    metadata::apply_completed(tx, now, &plan.from.id, &operations).await?;
+                }
+                plan.answer
+            }
             // Moved on since it was read (another node's cancel or sweep): say where it is.
             Err(Error::Stale { .. }) => where_now(tx, &plan.from.id, envs).await?,
             Err(error) => return Err(error),

@@ -57,6 +57,8 @@ pub struct TriggerParams {
     /// The version of the environment's workers the run is locked to (`lockToVersion`): only
     /// workers of that version take it. Unlocked, it locks to the version that first starts it.
     pub lock_to_version: Option<String>,
+    /// The run that triggered this one from inside a task; it must be a run of the environment.
+    pub parent_run_id: Option<RunId>,
 }
 
 /// When a delayed run is due.
@@ -139,6 +141,7 @@ impl TriggerParams {
             debounce: None,
             request_key: None,
             lock_to_version: None,
+            parent_run_id: None,
         }
     }
 }
@@ -206,6 +209,10 @@ async fn create(
     {
         return Ok(Triggered { run, cached: true });
     }
+    let lineage = match &params.parent_run_id {
+        None => Lineage::default(),
+        Some(parent) => lineage(tx, env, parent).await?,
+    };
     if let Some(debounce) = &params.debounce
         && let Some(run) = debounced(tx, ids, now, env, debounce, Input::of_params(&params), changes).await?
     {
@@ -289,9 +296,9 @@ async fn create(
             .filter(|_| delay_until.is_none())
             .map(|secs| now.plus(Duration::from_secs(secs.into()))),
         debounce_key: params.debounce.as_ref().map(|d| d.key.clone()),
-        parent_run_id: None,
-        root_run_id: None,
-        depth: 0,
+        parent_run_id: lineage.parent,
+        root_run_id: lineage.root,
+        depth: lineage.depth,
         batch_id: None,
         batch_index: None,
         created_at: now,
@@ -423,6 +430,7 @@ async fn debounced(
     changes.apply(tx, &existing, &next, &description).await?;
     if trailing {
         tx.run_set_input(&next).await?;
+        tx.run_set_metadata(&next.id, next.metadata.as_deref(), now).await?;
     }
     Ok(Some(next))
 }
@@ -489,6 +497,28 @@ pub(crate) fn replay_params(original: &RunRow, current: Option<String>) -> Trigg
         debounce: None,
         request_key: None,
         lock_to_version: current,
+        parent_run_id: None,
+    }
+}
+
+/// Where a new run sits among the runs that triggered it.
+#[derive(Debug, Default)]
+struct Lineage {
+    parent: Option<RunId>,
+    root: Option<RunId>,
+    depth: u32,
+}
+
+/// The lineage of a run triggered by `parent`, which must be a run of `env`: its root is the
+/// parent's root, or the parent when that has none.
+async fn lineage(tx: &mut dyn Tx, env: &EnvironmentRow, parent: &RunId) -> Result<Lineage, Error> {
+    match tx.run_get(parent).await? {
+        Some(run) if run.env_id == env.id => Ok(Lineage {
+            root: Some(run.root_run_id.unwrap_or_else(|| run.id.clone())),
+            parent: Some(run.id),
+            depth: run.depth.saturating_add(1),
+        }),
+        _ => Err(Error::Invalid(format!("parentRunId: run {parent} not found in this environment"))),
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stint_protocol::ErrorBody;
@@ -15,6 +15,9 @@ use tokio_util::bytes::Bytes;
 pub(crate) enum CallError {
     /// No answer: the connection failed, timed out, or the body could not be read. Retry.
     Unreachable(String),
+    /// No connection could be made, so the server never saw the request. Retry, even a call
+    /// that is not safe to repeat.
+    Unsent(String),
     /// The server cannot serve now (5xx, 429, 408). Retry, after `retry_after` if given.
     Unavailable {
         /// The HTTP status.
@@ -39,6 +42,7 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Unreachable(reason) => write!(f, "no answer: {reason}"),
+            CallError::Unsent(reason) => write!(f, "not sent: {reason}"),
             CallError::Unavailable { status, message, .. } => write!(f, "status {status}: {message}"),
             CallError::UnknownWorker(message) => write!(f, "status 404: {message}"),
             CallError::Rejected { status, message } => write!(f, "status {status}: {message}"),
@@ -113,16 +117,32 @@ impl Api {
     {
         // As with reqwest's own encoding, a body that cannot be encoded fails like a lost call.
         let body = body.json().map_err(|error| CallError::Unreachable(format!("encoding the request: {error}")))?;
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
-            .header(AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|error| CallError::Unreachable(error_chain(&error)))?;
+            .body(body);
+        self.call(request, timeout).await
+    }
+
+    /// GETs `path` and decodes a successful answer as `R`.
+    pub(crate) async fn get<R: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<R, CallError> {
+        self.call(self.http.get(format!("{}{path}", self.base)), timeout).await
+    }
+
+    /// Sends `request` with the key and sorts the answer.
+    async fn call<R: DeserializeOwned>(&self, request: RequestBuilder, timeout: Duration) -> Result<R, CallError> {
+        let response =
+            request.header(AUTHORIZATION, self.authorization.clone()).timeout(timeout).send().await.map_err(
+                |error| {
+                    // A connection that was never made carried nothing: the server saw no request.
+                    if error.is_connect() {
+                        CallError::Unsent(error_chain(&error))
+                    } else {
+                        CallError::Unreachable(error_chain(&error))
+                    }
+                },
+            )?;
         let status = response.status();
         if status.is_success() {
             return response.json::<R>().await.map_err(|error| CallError::Unreachable(error_chain(&error)));

@@ -36,7 +36,9 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
     let limit = run.max_duration.map(|seconds| Duration::from_secs(u64::from(seconds))).or(task.max_duration);
     let handler = Arc::clone(&task.handler);
     let payload = std::mem::take(&mut run.payload);
-    let context = TaskContext::from_run(&mut run);
+    let context = TaskContext::from_run(&mut run, shared.triggers.clone());
+    let metadata = context.metadata().clone();
+    shared.metadata.insert(run.run_id.clone(), run.snapshot_id.clone(), metadata.clone());
     let (token, stopped) = shared.running.insert(run.run_id.clone(), run.snapshot_id.clone());
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
@@ -44,13 +46,20 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
             biased;
             // The entry was removed by a heartbeat answer or at shutdown: whoever removed it
             // reports the attempt, if anyone does.
-            _ = stopped => return,
-            outcome = execute(handler, context, payload, limit) => outcome,
+            _ = stopped => None,
+            outcome = execute(handler, context, payload, limit) => Some(outcome),
         };
-        if shared.running.finish(&run.run_id, token) {
-            let run_ref = RunRef { run_id: run.run_id, snapshot_id: run.snapshot_id };
-            shared.completions.push(completion(run_ref, outcome));
+        if let Some(outcome) = outcome
+            && shared.running.finish(&run.run_id, token)
+        {
+            // The changes not sent yet go with the completion, after any send in flight.
+            let operations = metadata.finish().await;
+            let run_ref = RunRef { run_id: run.run_id.clone(), snapshot_id: run.snapshot_id.clone() };
+            let mut completion = completion(run_ref, outcome);
+            completion.metadata_operations = operations;
+            shared.completions.push(completion);
         }
+        shared.metadata.remove(&run.run_id, &run.snapshot_id);
         drop(slot);
     });
 }
@@ -115,7 +124,7 @@ mod tests {
 
     async fn run(task: Task, payload: Value, limit: Option<Duration>) -> Outcome {
         let mut dequeued = dequeued(task.id(), 1, Value::Null);
-        execute(task.handler, TaskContext::from_run(&mut dequeued), payload, limit).await
+        execute(task.handler, crate::context::tests::detached(&mut dequeued), payload, limit).await
     }
 
     async fn panics(_ctx: TaskContext, code: u32) -> Result<(), TaskError> {
@@ -170,7 +179,8 @@ mod tests {
             environments: None,
         };
         let session = super::super::session::Session::new(api, request);
-        let shared = Arc::new(Shared::new(session, std::collections::HashMap::new(), 1, Duration::ZERO));
+        let triggers = crate::context::Triggers::Unavailable("no client in tests");
+        let shared = Arc::new(Shared::new(session, std::collections::HashMap::new(), 1, Duration::ZERO, triggers));
         let slot = Arc::clone(&shared.slots).try_acquire_owned().unwrap();
         start(&shared, dequeued("nobody", 1, Value::Null), slot);
         let queued = shared.completions.take_batch();

@@ -187,7 +187,10 @@ fn answered(completions: &Completions, sent: Vec<Completion>, response: Complete
                         && current.id != completion.snapshot_id =>
                 {
                     tracing::info!(run_id = %completion.run_id, "the run was cancelled while it ran; confirming the cancellation");
-                    completions.push(cancellation(completion.run_id, current.id));
+                    let mut confirmation = cancellation(completion.run_id, current.id);
+                    // The attempt's last metadata changes still apply, with the cancellation.
+                    confirmation.metadata_operations = completion.metadata_operations;
+                    completions.push(confirmation);
                 }
                 current => {
                     tracing::warn!(run_id = %completion.run_id, current = ?current, "completion was stale; dropped");
@@ -222,7 +225,9 @@ fn refused(mut batch: Vec<Completion>, status: u16, message: &str) -> Vec<Vec<Co
             format!("the server refused the task's output (status {status}): {message}"),
         );
         let run = RunRef { run_id: completion.run_id, snapshot_id: completion.snapshot_id };
-        return vec![vec![Completion::failure(run, error, true)]];
+        let mut failure = Completion::failure(run, error, true);
+        failure.metadata_operations = completion.metadata_operations;
+        return vec![vec![failure]];
     }
     tracing::error!(run_id = %completion.run_id, status, %message, "the server refused a completion; dropped");
     Vec::new()

@@ -103,7 +103,8 @@ mod tests {
         let api = Api::new("http://127.0.0.1:9", "tr_dev_x").unwrap();
         let request =
             RegisterRequest { version: "0.0.0".into(), sdk_version: None, tasks: Vec::new(), environments: None };
-        Arc::new(Shared::new(Session::new(api, request), std::collections::HashMap::new(), 1, Duration::ZERO))
+        let triggers = crate::context::Triggers::Unavailable("no client in tests");
+        Arc::new(Shared::new(Session::new(api, request), std::collections::HashMap::new(), 1, Duration::ZERO, triggers))
     }
 
     fn action(run_id: &str, action: RunAction, snapshot_id: Option<&str>) -> HeartbeatAction {

@@ -3,18 +3,19 @@
 //! in flight at once, let the attempts in progress finish within the grace period, and send the
 //! last completions.
 //!
-//! Four kinds of tokio task share one [`Shared`]: the dequeue loop, one task per attempt, the
-//! heartbeat loop and the completion flusher. Concurrency is a semaphore of slots: a dequeue call
+//! Five kinds of tokio task share one [`Shared`]: the dequeue loop, one task per attempt, the
+//! heartbeat loop, the completion flusher and the metadata flusher. Concurrency is a semaphore of slots: a dequeue call
 //! holds the slots it asks runs for, each attempt holds one until its completion is queued.
 
-mod api;
+pub(crate) mod api;
 mod attempt;
-mod backoff;
+pub(crate) mod backoff;
 mod completions;
 mod dequeue;
 mod heartbeat;
+mod metadata;
 mod running;
-mod session;
+pub(crate) mod session;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,8 +28,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::Task;
+use crate::context::Triggers;
 use crate::task::Handler;
+use crate::{Client, Task};
 use completions::Completions;
 use running::Running;
 use session::Session;
@@ -58,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) running: Running,
     pub(crate) completions: Completions,
+    /// The metadata of the attempts in progress, sent while they run.
+    pub(crate) metadata: metadata::Flushes,
+    /// How tasks trigger other runs.
+    pub(crate) triggers: Triggers,
     pub(crate) dequeue_wait: Duration,
     /// Fires when the worker stops taking runs.
     pub(crate) stopping: CancellationToken,
@@ -80,6 +86,7 @@ impl Shared {
         tasks: HashMap<String, TaskEntry>,
         concurrency: usize,
         dequeue_wait: Duration,
+        triggers: Triggers,
     ) -> Shared {
         Shared {
             session,
@@ -87,6 +94,8 @@ impl Shared {
             slots: Arc::new(Semaphore::new(concurrency)),
             running: Running::default(),
             completions: Completions::default(),
+            metadata: metadata::Flushes::default(),
+            triggers,
             dequeue_wait,
             stopping: CancellationToken::new(),
             halt: CancellationToken::new(),
@@ -132,8 +141,17 @@ pub(crate) async fn run(
             return Err(crate::Error::Config(format!("two tasks have the identifier \"{}\"", task.id)));
         }
     }
-    let session = Session::new(api::Api::new(&settings.api_url, &settings.secret_key)?, request);
-    let shared = Arc::new(Shared::new(session, entries, settings.concurrency, settings.dequeue_wait));
+    let api = api::Api::new(&settings.api_url, &settings.secret_key)?;
+    let triggers = match &settings.environments {
+        None => Triggers::Client(Client::from_api(api.clone())),
+        Some(_) => Triggers::Unavailable(
+            "a task of a worker pool cannot trigger runs: the pool holds a personal access token, and triggering \
+             needs the secret key of the run's environment (run a worker with STINT_SECRET_KEY, or trigger with a \
+             stint_sdk::Client made with that key)",
+        ),
+    };
+    let session = Session::new(api, request);
+    let shared = Arc::new(Shared::new(session, entries, settings.concurrency, settings.dequeue_wait, triggers));
 
     let shutdown = async {
         shutdown.await;
@@ -161,10 +179,19 @@ pub(crate) async fn run(
         let shared = Arc::clone(&shared);
         async move { heartbeat::heartbeat_loop(&shared).await }
     });
+    let metadata = tokio::spawn({
+        let shared = Arc::clone(&shared);
+        async move { metadata::flush_loop(&shared).await }
+    });
     let dequeuer = tokio::spawn(dequeue::dequeue_loop(Arc::clone(&shared)));
     let _abandon = Abandon {
         shared: Arc::clone(&shared),
-        tasks: vec![flusher.abort_handle(), heartbeats.abort_handle(), dequeuer.abort_handle()],
+        tasks: vec![
+            flusher.abort_handle(),
+            heartbeats.abort_handle(),
+            metadata.abort_handle(),
+            dequeuer.abort_handle(),
+        ],
     };
     tokio::select! {
         () = &mut shutdown => shared.stopping.cancel(),
@@ -180,6 +207,8 @@ pub(crate) async fn run(
         () = dequeue::disconnect(&shared) => drained.await,
     }
     // Heartbeats go on while the last completions are sent, so their runs do not stall meanwhile.
+    // Every attempt has ended, so its last metadata changes went with its completion.
+    metadata.abort();
     flush_remaining(&shared, flusher, settings.shutdown_grace).await;
     heartbeats.abort();
     tracing::info!("worker stopped");

@@ -4,5 +4,6 @@ pub mod admin;
 pub mod environments;
 pub mod projects;
 pub mod queues;
+pub mod rundata;
 pub mod runs;
 pub mod workers;

@@ -1,4 +1,4 @@
-//! The public run API: trigger, retrieve, list, cancel, replay.
+//! The public run API: trigger, retrieve (with the related runs), list, cancel, replay.
 
 use std::collections::HashMap;
 
@@ -71,7 +71,7 @@ where
 }
 
 /// A run id from a path; anything that is not a run id is a run that does not exist.
-fn run_id(text: &str) -> Result<RunId, ApiError> {
+pub(crate) fn run_id(text: &str) -> Result<RunId, ApiError> {
     RunId::parse(text).map_err(|_| ApiError::not_found(format!("Run {text} not found")))
 }
 
@@ -81,8 +81,8 @@ pub async fn retrieve(
     Env(env): Env,
     Path(id): Path<String>,
 ) -> Result<axum::Json<RunObject>, ApiError> {
-    let run = state.engine.run(&env, &run_id(&id)?).await?;
-    Ok(axum::Json(present::run_object(&run)))
+    let related = state.engine.related(&env, &run_id(&id)?).await?;
+    Ok(axum::Json(present::run_object(&related)))
 }
 
 /// `POST /api/v2/runs/{runId}/cancel`. Cancelling a finished run changes nothing and succeeds,
@@ -112,8 +112,10 @@ pub async fn reschedule(
     Json(request): Json<RescheduleRequest>,
 ) -> Result<axum::Json<RunObject>, ApiError> {
     let delay = options::parse_delay(&request.delay)?;
-    let run = state.engine.reschedule(&env, &run_id(&id)?, delay).await?;
-    Ok(axum::Json(present::run_object(&run)))
+    let id = run_id(&id)?;
+    state.engine.reschedule(&env, &id, delay).await?;
+    let related = state.engine.related(&env, &id).await?;
+    Ok(axum::Json(present::run_object(&related)))
 }
 
 /// Body of `POST /api/v1/idempotencyKeys/{key}/reset`.

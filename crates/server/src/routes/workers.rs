@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use stint_engine::{Completed, HeartbeatVerdict, Outcome, TaskSpec};
+use stint_engine::{Completed, Completion, HeartbeatVerdict, HeldUpdate, Outcome, TaskSpec};
 use stint_protocol::worker::{
     AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
-    DequeueResponse, EnvironmentVersion, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
-    RegisterResponse, RunAction, SnapshotRef,
+    DequeueResponse, EnvironmentVersion, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, MetadataOutcome,
+    MetadataRequest, MetadataResponse, MetadataResult, RegisterRequest, RegisterResponse, RunAction, SnapshotRef,
 };
 use stint_store::{EnvironmentRow, WorkerRow};
 use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, WorkerId};
@@ -217,10 +217,15 @@ pub async fn complete(
     for completion in &request.completions {
         let outcome = completion.outcome().map_err(ApiError::invalid)?;
         let ids = RunId::parse(&completion.run_id).ok().zip(SnapshotId::parse(&completion.snapshot_id).ok());
-        parsed.push(ids.map(|(run, snapshot)| (run, snapshot, engine_outcome(outcome))));
+        parsed.push(ids.map(|(run_id, snapshot_id)| Completion {
+            run_id,
+            snapshot_id,
+            outcome: engine_outcome(outcome),
+            metadata: completion.metadata_operations.clone(),
+        }));
     }
     let envs: Vec<EnvironmentRow> = caller.reach().into_iter().filter(|env| worker.serves(&env.id)).collect();
-    let completed = state.engine.complete_in(envs, parsed.iter().flatten().cloned().collect()).await?;
+    let completed = state.engine.complete_with_metadata(envs, parsed.iter().flatten().cloned().collect()).await?;
     let mut completed = completed.into_iter();
     let results = request
         .completions
@@ -232,6 +237,46 @@ pub async fn complete(
         })
         .collect();
     Ok(axum::Json(CompleteResponse { results }))
+}
+
+/// `POST /api/v1/workers/{workerId}/metadata`: metadata changes of runs the worker is executing,
+/// each applied only if the worker still holds its run at the snapshot it names.
+pub async fn metadata(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(request): Json<MetadataRequest>,
+) -> Result<axum::Json<MetadataResponse>, ApiError> {
+    let worker = worker(&state, &caller, &id).await?;
+    // Entries whose ids do not parse cannot be this worker's runs.
+    let parsed: Vec<Option<(RunId, SnapshotId)>> = request
+        .runs
+        .iter()
+        .map(|r| Some((RunId::parse(&r.run_id).ok()?, SnapshotId::parse(&r.snapshot_id).ok()?)))
+        .collect();
+    let updates = request
+        .runs
+        .iter()
+        .zip(&parsed)
+        .filter_map(|(run, ids)| ids.clone().map(|(run_id, snapshot_id)| (run_id, snapshot_id, run.operations.clone())))
+        .collect();
+    let mut answers = state.engine.update_held_metadata(&worker, updates).await?.into_iter();
+    let runs = request
+        .runs
+        .into_iter()
+        .zip(parsed)
+        .map(|(run, parsed)| {
+            let answer = if parsed.is_some() { answers.next() } else { None };
+            let (outcome, error) = match answer.unwrap_or(HeldUpdate::NotFound) {
+                HeldUpdate::Updated => (MetadataOutcome::Updated, None),
+                HeldUpdate::Stale => (MetadataOutcome::Stale, None),
+                HeldUpdate::NotFound => (MetadataOutcome::NotFound, None),
+                HeldUpdate::Invalid(reason) => (MetadataOutcome::Invalid, Some(reason)),
+            };
+            MetadataResult { run_id: run.run_id, outcome, error }
+        })
+        .collect();
+    Ok(axum::Json(MetadataResponse { runs }))
 }
 
 /// The engine's view of an attempt's outcome. An output over the size limit fails the attempt

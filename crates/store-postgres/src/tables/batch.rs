@@ -49,25 +49,25 @@ impl PgTx<'_> {
         let moved = sqlx::query(concat!(
             "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], \
-             $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
-             $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::bigint[], $25::bigint[], \
-             $26::bigint[], $27::text[], $28::text[], $29::text[]) \
+             $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], \
+             $19::bigint[], $20::bigint[], $21::bigint[], $22::text[], $23::bigint[], $24::bigint[], \
+             $25::bigint[], $26::text[], $27::text[], $28::text[]) \
              AS t(queue_id, queue_name, status, snapshot_id, execution_status, attempt_number, max_attempts, retry, \
-             max_duration, output, output_type, error, metadata, worker_id, version, heartbeat_deadline, \
+             max_duration, output, output_type, error, worker_id, version, heartbeat_deadline, \
              attempt_started_at, duration_ms, updated_at, started_at, finished_at, queue_score, idempotency_key, \
              idempotency_key_expires_at, delay_until, ttl_expires_at, debounce_key, id, expected)), \
              moved AS (UPDATE runs SET queue_id = i.queue_id, queue_name = i.queue_name, status = i.status, \
              snapshot_id = i.snapshot_id, execution_status = i.execution_status, attempt_number = i.attempt_number, \
              max_attempts = i.max_attempts, retry = i.retry, max_duration = i.max_duration, output = i.output, \
-             output_type = i.output_type, error = i.error, metadata = i.metadata, worker_id = i.worker_id, \
+             output_type = i.output_type, error = i.error, worker_id = i.worker_id, \
              version = i.version, heartbeat_deadline = i.heartbeat_deadline, \
              attempt_started_at = i.attempt_started_at, duration_ms = i.duration_ms, updated_at = i.updated_at, \
              started_at = i.started_at, finished_at = i.finished_at, queue_score = i.queue_score, \
              idempotency_key = i.idempotency_key, idempotency_key_expires_at = i.idempotency_key_expires_at, \
              delay_until = i.delay_until, ttl_expires_at = i.ttl_expires_at, debounce_key = i.debounce_key \
              FROM input i WHERE runs.id = i.id AND runs.snapshot_id = i.expected RETURNING runs.id), \
-             appended AS (SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::bigint[], \
-             $35::text[], $36::text[], $37::bigint[]) \
+             appended AS (SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::bigint[], \
+             $34::text[], $35::text[], $36::bigint[]) \
              AS s(id, run_id, status, run_status, attempt_number, description, worker_id, created_at)) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
@@ -86,7 +86,6 @@ impl PgTx<'_> {
         .bind(text_opt(&|r| r.output.clone()))
         .bind(text_opt(&|r| r.output_type.clone()))
         .bind(text_opt(&|r| r.error.as_ref().map(to_json)))
-        .bind(text_opt(&|r| r.metadata.clone()))
         .bind(text_opt(&|r| r.worker_id.as_ref().map(|w| w.as_str().to_string())))
         .bind(text_opt(&|r| r.version.clone()))
         .bind(int_opt(&|r| r.heartbeat_deadline.map(|t| t.0)))

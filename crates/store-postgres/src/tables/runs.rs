@@ -202,14 +202,14 @@ impl RunTable for PgTx<'_> {
         let result = sqlx::query(concat!(
             "WITH moved AS (UPDATE runs SET queue_id = $1, queue_name = $2, status = $3, snapshot_id = $4, \
              execution_status = $5, attempt_number = $6, max_attempts = $7, retry = $8, max_duration = $9, \
-             output = $10, output_type = $11, error = $12, metadata = $13, worker_id = $14, version = $15, \
-             heartbeat_deadline = $16, attempt_started_at = $17, duration_ms = $18, updated_at = $19, \
-             started_at = $20, finished_at = $21, queue_score = $22, idempotency_key = $23, \
-             idempotency_key_expires_at = $24, delay_until = $25, ttl_expires_at = $26, debounce_key = $27 \
-             WHERE id = $28 AND snapshot_id = $29 RETURNING id) \
+             output = $10, output_type = $11, error = $12, worker_id = $13, version = $14, \
+             heartbeat_deadline = $15, attempt_started_at = $16, duration_ms = $17, updated_at = $18, \
+             started_at = $19, finished_at = $20, queue_score = $21, idempotency_key = $22, \
+             idempotency_key_expires_at = $23, delay_until = $24, ttl_expires_at = $25, debounce_key = $26 \
+             WHERE id = $27 AND snapshot_id = $28 RETURNING id) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
-            ") SELECT $30, $31, $32, $33, $34, $35, $36, $37 FROM moved"
+            ") SELECT $29, $30, $31, $32, $33, $34, $35, $36 FROM moved"
         ))
         .bind(run.queue_id.as_str())
         .bind(&run.queue_name)
@@ -223,7 +223,6 @@ impl RunTable for PgTx<'_> {
         .bind(&run.output)
         .bind(&run.output_type)
         .bind(run.error.as_ref().map(to_json))
-        .bind(&run.metadata)
         .bind(run.worker_id.as_ref().map(WorkerId::as_str))
         .bind(&run.version)
         .bind(run.heartbeat_deadline.map(|t| t.0))
@@ -264,6 +263,68 @@ impl RunTable for PgTx<'_> {
             Some(row) => Err(Error::Stale { run_id: run.id.clone(), current: SnapshotId::from_stored(get(&row, 0)?) }),
             None => Err(Error::NotFound(format!("run {}", run.id))),
         }
+    }
+
+    async fn run_lock(&mut self, id: &RunId) -> Result<Option<RunRow>, Error> {
+        // The row lock is held until the transaction ends: a transition or another metadata
+        // change of the run waits for it, then sees what this transaction wrote.
+        let locked = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1 FOR UPDATE");
+        let plain = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
+        let row = sqlx::query(if self.locking { locked } else { plain })
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_set_metadata(&mut self, id: &RunId, metadata: Option<&str>, at: Timestamp) -> Result<(), Error> {
+        let result = sqlx::query("UPDATE runs SET metadata = $1, updated_at = $2 WHERE id = $3")
+            .bind(metadata)
+            .bind(at.0)
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("run {id}")));
+        }
+        Ok(())
+    }
+
+    async fn run_set_tags(&mut self, id: &RunId, tags: &[String], at: Timestamp) -> Result<(), Error> {
+        let result = sqlx::query("UPDATE runs SET tags = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_json(&tags))
+            .bind(at.0)
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("run {id}")));
+        }
+        if !tags.is_empty() {
+            sqlx::query(
+                "INSERT INTO run_tags (tag, run_id) SELECT DISTINCT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(tags)
+            .bind(id.as_str())
+            .execute(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    async fn run_children(&mut self, parent: &RunId, limit: u32) -> Result<Vec<RunRow>, Error> {
+        let rows =
+            sqlx::query(concat!("SELECT ", run_columns!(), " FROM runs WHERE parent_run_id = $1 ORDER BY id LIMIT $2"))
+                .bind(parent.as_str())
+                .bind(big(limit))
+                .fetch_all(&mut *self.connection)
+                .await
+                .map_err(map_error)?;
+        runs_from_rows(&rows)
     }
 
     async fn run_heartbeat(

@@ -286,7 +286,7 @@ impl RunTable for SqliteTx<'_> {
             .prepare_cached(
                 "UPDATE runs SET queue_id = ?, queue_name = ?, status = ?, snapshot_id = ?, execution_status = ?, \
                  attempt_number = ?, max_attempts = ?, retry = ?, max_duration = ?, output = ?, output_type = ?, \
-                 error = ?, metadata = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
+                 error = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
                  attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ?, \
                  queue_score = ?, idempotency_key = ?, idempotency_key_expires_at = ?, delay_until = ?, \
                  ttl_expires_at = ?, debounce_key = ? WHERE id = ? AND snapshot_id = ?",
@@ -305,7 +305,6 @@ impl RunTable for SqliteTx<'_> {
                     run.output,
                     run.output_type,
                     run.error.as_ref().map(to_json),
-                    run.metadata,
                     run.worker_id.as_ref().map(WorkerId::as_str),
                     run.version,
                     run.heartbeat_deadline.map(|t| t.0),
@@ -332,6 +331,44 @@ impl RunTable for SqliteTx<'_> {
             };
         }
         self.snapshot_insert(snapshot)
+    }
+
+    async fn run_lock(&mut self, id: &RunId) -> Result<Option<RunRow>, Error> {
+        // One writer: nothing else changes the run before this transaction ends.
+        self.run_get(id).await
+    }
+
+    async fn run_set_metadata(&mut self, id: &RunId, metadata: Option<&str>, at: Timestamp) -> Result<(), Error> {
+        self.connection
+            .prepare_cached("UPDATE runs SET metadata = ?, updated_at = ? WHERE id = ?")
+            .and_then(|mut s| s.execute(params![metadata, at.0, id.as_str()]))
+            .map_err(map_error)
+            .and_then(|changed| if changed == 0 { Err(Error::NotFound(format!("run {id}"))) } else { Ok(()) })
+    }
+
+    async fn run_set_tags(&mut self, id: &RunId, tags: &[String], at: Timestamp) -> Result<(), Error> {
+        let changed = self
+            .connection
+            .prepare_cached("UPDATE runs SET tags = ?, updated_at = ? WHERE id = ?")
+            .and_then(|mut s| s.execute(params![to_json(&tags), at.0, id.as_str()]))
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Err(Error::NotFound(format!("run {id}")));
+        }
+        for tag in tags {
+            self.connection
+                .prepare_cached("INSERT OR IGNORE INTO run_tags (tag, run_id) VALUES (?, ?)")
+                .and_then(|mut s| s.execute(params![tag, id.as_str()]))
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    async fn run_children(&mut self, parent: &RunId, limit: u32) -> Result<Vec<RunRow>, Error> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE parent_run_id = ? ORDER BY id LIMIT ?");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(map_error)?;
+        let rows = statement.query_map(params![parent.as_str(), limit], run_from_row).map_err(map_error)?;
+        rows.collect::<Result<_, _>>().map_err(map_error)
     }
 
     async fn run_heartbeat(

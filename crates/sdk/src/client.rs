@@ -1,0 +1,179 @@
+//! [`Client`]: the public API of a Stint server, for code outside tasks and for tasks triggering
+//! other runs.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use stint_protocol::api::{RunObject, TriggerRequest, TriggerResponse};
+
+use crate::runtime::api::{Api, CallError};
+use crate::runtime::backoff::Backoff;
+use crate::{DEFAULT_API_URL, Error, TriggerOptions};
+
+/// How long one API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls made for one request, retries included.
+const ATTEMPTS: u32 = 4;
+
+/// A client of a Stint server's public API with an environment's secret key: triggers runs and
+/// reads them.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), stint_sdk::Error> {
+/// use stint_sdk::{Client, TriggerOptions};
+///
+/// let client = Client::from_env()?;
+/// let run = client.trigger("hello-world", serde_json::json!({"name": "Ada"}), TriggerOptions::new().tag("docs")).await?;
+/// println!("{} is {:?}", run.id, client.retrieve(&run.id).await?.common.status);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Calls the server did not receive (no connection) or refused for now (429, 503) are retried a
+/// few times; a trigger whose answer was lost is not, since it may have made a run.
+#[derive(Debug, Clone)]
+pub struct Client {
+    api: Api,
+}
+
+/// A run a trigger made, or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerHandle {
+    /// The run's id (`run_…`).
+    pub id: String,
+    /// True when the idempotency key named a run that existed, and no run was made.
+    pub is_cached: bool,
+}
+
+impl Client {
+    /// A client of the server at `api_url` (`http://host:port`) with an environment's
+    /// `secret_key` (`tr_dev_…`).
+    pub fn new(api_url: &str, secret_key: &str) -> Result<Client, Error> {
+        Ok(Client { api: Api::new(api_url, secret_key)? })
+    }
+
+    /// A client configured as a worker is: `STINT_SECRET_KEY` (required) and `STINT_API_URL`
+    /// (default [`DEFAULT_API_URL`]).
+    pub fn from_env() -> Result<Client, Error> {
+        let present = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let key = present("STINT_SECRET_KEY").ok_or(Error::MissingEnv {
+            name: "STINT_SECRET_KEY",
+            hint: "set it to the secret key (tr_dev_…) of the environment to trigger runs in",
+        })?;
+        let url = present("STINT_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into());
+        Client::new(&url, key.trim())
+    }
+
+    /// A client sharing a worker's connections and key.
+    pub(crate) fn from_api(api: Api) -> Client {
+        Client { api }
+    }
+
+    /// Triggers a run of `task_id` with `payload` (any serde value, sent as JSON).
+    pub async fn trigger(
+        &self,
+        task_id: &str,
+        payload: impl Serialize,
+        options: TriggerOptions,
+    ) -> Result<TriggerHandle, Error> {
+        self.trigger_from(task_id, payload, &options, None).await
+    }
+
+    /// Triggers a run of `task_id`, as a child of `parent` when given.
+    pub(crate) async fn trigger_from(
+        &self,
+        task_id: &str,
+        payload: impl Serialize,
+        options: &TriggerOptions,
+        parent: Option<&str>,
+    ) -> Result<TriggerHandle, Error> {
+        let payload = serde_json::to_value(payload)
+            .map_err(|error| Error::Invalid(format!("the payload cannot be sent as JSON: {error}")))?;
+        let request = TriggerRequest { payload, context: None, options: Some(options.to_wire(parent)?) };
+        let path = format!("/api/v1/tasks/{}/trigger", path_segment(task_id));
+        let answer: TriggerResponse = self
+            .call(
+                "trigger",
+                |error| matches!(error, CallError::Unsent(_) | CallError::Unavailable { status: 429 | 503, .. }),
+                || self.api.post(&path, &request, CALL_TIMEOUT),
+            )
+            .await?;
+        Ok(TriggerHandle { id: answer.id, is_cached: answer.is_cached })
+    }
+
+    /// A run of the key's environment, with its related runs.
+    pub async fn retrieve(&self, run_id: &str) -> Result<RunObject, Error> {
+        let path = format!("/api/v3/runs/{}", path_segment(run_id));
+        self.call(
+            "retrieve",
+            |error| !matches!(error, CallError::Rejected { .. } | CallError::UnknownWorker(_)),
+            || self.api.get(&path, CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// Makes a call, again after a backoff while `retry` says so, up to [`ATTEMPTS`] times.
+    async fn call<R, F, Fut>(&self, name: &'static str, retry: impl Fn(&CallError) -> bool, make: F) -> Result<R, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<R, CallError>>,
+    {
+        let mut backoff = Backoff::default();
+        let mut attempt = 1;
+        loop {
+            let error = match make().await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if attempt >= ATTEMPTS || !retry(&error) {
+                return Err(into_error(name, error));
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff.next_delay_honouring(crate::runtime::session::retry_after(&error))).await;
+        }
+    }
+}
+
+/// A call's failure as the crate's error.
+fn into_error(call: &'static str, error: CallError) -> Error {
+    match error {
+        CallError::Unreachable(reason) | CallError::Unsent(reason) => Error::Unreachable { call, reason },
+        CallError::Unavailable { status, message, .. } | CallError::Rejected { status, message } => {
+            Error::Rejected { call, status, message }
+        }
+        CallError::UnknownWorker(message) => Error::Rejected { call, status: 404, message },
+    }
+}
+
+/// `text` as one path segment: characters other than letters, digits and `-._~` percent-encoded
+/// (task identifiers may hold `/` and `:`).
+fn path_segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_are_one_path_segment() {
+        assert_eq!(path_segment("hello-world"), "hello-world");
+        assert_eq!(path_segment("emails/send:v2"), "emails%2Fsend%3Av2");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_an_error_naming_the_call() {
+        // Port 9 (discard) is never served here: the connection is refused, retried, then reported.
+        let client = Client::new("http://127.0.0.1:9", "tr_dev_x").unwrap();
+        let error = client.retrieve("run_x").await.unwrap_err();
+        assert!(matches!(error, Error::Unreachable { call: "retrieve", .. }), "{error}");
+    }
+}
