@@ -29,8 +29,10 @@ const ATTEMPTS: u32 = 4;
 /// # }
 /// ```
 ///
-/// Calls the server did not receive (no connection) or refused for now (429, 503) are retried a
-/// few times; a trigger whose answer was lost is not, since it may have made a run.
+/// Calls the server did not receive (no connection) or could not serve now (429, 5xx) are retried
+/// a few times. A trigger whose answer was lost is retried too: each trigger carries a request
+/// idempotency key (`x-trigger-request-idempotency-key`), so the server answers a retry with the
+/// run the first try made.
 #[derive(Debug, Clone)]
 pub struct Client {
     api: Api,
@@ -91,11 +93,22 @@ impl Client {
             .map_err(|error| Error::Invalid(format!("the payload cannot be sent as JSON: {error}")))?;
         let request = TriggerRequest { payload, context: None, options: Some(options.to_wire(parent)?) };
         let path = format!("/api/v1/tasks/{}/trigger", path_segment(task_id));
+        // One key for every try: a retry after a lost answer gets the first try's run, not a
+        // second run. A 409 is a concurrent try that made the run first.
+        let request_key = request_key();
         let answer: TriggerResponse = self
             .call(
                 "trigger",
-                |error| matches!(error, CallError::Unsent(_) | CallError::Unavailable { status: 429 | 503, .. }),
-                || self.api.post(&path, &request, CALL_TIMEOUT),
+                |error| {
+                    matches!(
+                        error,
+                        CallError::Unsent(_)
+                            | CallError::Unreachable(_)
+                            | CallError::Unavailable { .. }
+                            | CallError::Rejected { status: 409, .. }
+                    )
+                },
+                || self.api.post_once(&path, &request, &request_key, CALL_TIMEOUT),
             )
             .await?;
         Ok(TriggerHandle { id: answer.id, is_cached: answer.is_cached })
@@ -134,6 +147,14 @@ impl Client {
     }
 }
 
+/// A random request idempotency key in a UUID's shape (version 4), as Trigger.dev's SDK makes.
+fn request_key() -> String {
+    let bits: u128 = rand::random();
+    let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
 /// A call's failure as the crate's error.
 fn into_error(call: &'static str, error: CallError) -> Error {
     match error {
@@ -162,6 +183,16 @@ fn path_segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_keys_are_random_uuids_of_version_4() {
+        let (a, b) = (request_key(), request_key());
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12], "{a}");
+        assert!(parts[2].starts_with('4'), "{a}");
+        assert!(matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{a}");
+    }
 
     #[test]
     fn task_ids_are_one_path_segment() {

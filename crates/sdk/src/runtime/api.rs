@@ -86,6 +86,9 @@ impl Body for Encoded {
     }
 }
 
+/// The header carrying a request idempotency key, as Trigger.dev's SDK sends it.
+const REQUEST_KEY_HEADER: &str = "x-trigger-request-idempotency-key";
+
 /// A client of one server with one secret key.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -121,6 +124,29 @@ impl Api {
             .http
             .post(format!("{}{path}", self.base))
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body);
+        self.call(request, timeout).await
+    }
+
+    /// POSTs `body` like [`Api::post`], with a request idempotency key: the server answers the
+    /// same request sent again with the key (a retry after a lost answer) as it answered the first.
+    pub(crate) async fn post_once<B, R>(
+        &self,
+        path: &str,
+        body: &B,
+        request_key: &str,
+        timeout: Duration,
+    ) -> Result<R, CallError>
+    where
+        B: Body + ?Sized,
+        R: DeserializeOwned,
+    {
+        let body = body.json().map_err(|error| CallError::Unreachable(format!("encoding the request: {error}")))?;
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(REQUEST_KEY_HEADER, request_key)
             .body(body);
         self.call(request, timeout).await
     }
