@@ -163,3 +163,18 @@ async fn development_runs_get_a_ten_minute_ttl_unless_told_otherwise() {
     let prod = trigger(&h, params(None, None)).await;
     assert_eq!(prod.ttl_secs, None, "no default outside development");
 }
+
+#[tokio::test]
+async fn a_task_ttl_applies_when_the_trigger_sets_none() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![stint_engine::TaskSpec { ttl_secs: Some(45), ..task("t") }]).await;
+    let defaulted = trigger(&h, params(None, None)).await;
+    assert_eq!(defaulted.ttl_secs, Some(45));
+    let own = trigger(&h, params(None, Some(5))).await;
+    assert_eq!(own.ttl_secs, Some(5), "the trigger's own TTL wins");
+    let off = trigger(&h, params(None, Some(0))).await;
+    assert_eq!(off.ttl_secs, None, "a TTL of 0 turns the task's off");
+    h.worker(&h.dev, vec![stint_engine::TaskSpec { ttl_secs: Some(45), ..task("t") }]).await;
+    let dev = h.engine.trigger(&h.dev, params(None, None)).await.unwrap().run;
+    assert_eq!(dev.ttl_secs, Some(45), "the task's TTL wins over the development default");
+}

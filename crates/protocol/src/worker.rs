@@ -45,6 +45,10 @@ pub struct TaskDeclaration {
     /// Seconds an attempt may run before it is stopped with `MAX_DURATION_EXCEEDED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<u32>,
+    /// Seconds a run of the task may wait for its first attempt once queued before it expires,
+    /// when its trigger sets no `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
 }
 
 /// A queue a task declares.

@@ -40,6 +40,7 @@ pub struct Task {
     queue: Option<QueueDeclaration>,
     retry: Option<Retry>,
     pub(crate) max_duration: Option<Duration>,
+    pub(crate) ttl: Option<Duration>,
     pub(crate) handler: Arc<dyn Handler>,
 }
 
@@ -58,6 +59,7 @@ impl Task {
             queue: None,
             retry: None,
             max_duration: None,
+            ttl: None,
             handler: Arc::new(FnHandler { run, types: PhantomData }),
         }
     }
@@ -131,6 +133,13 @@ impl Task {
         self
     }
 
+    /// Expires a run of the task that has not started this long after it was queued, unless its
+    /// trigger sets a `ttl` of its own. The server stores whole seconds, rounded up.
+    pub fn ttl(mut self, ttl: Duration) -> Task {
+        self.ttl = Some(ttl);
+        self
+    }
+
     /// The task's identifier.
     pub fn id(&self) -> &str {
         &self.id
@@ -143,6 +152,7 @@ impl Task {
             queue: self.queue.clone(),
             retry: self.retry.map(Into::into),
             max_duration: self.max_duration.map(whole_seconds_up),
+            ttl: self.ttl.map(whole_seconds_up),
         }
     }
 }
@@ -154,6 +164,7 @@ impl std::fmt::Debug for Task {
             .field("queue", &self.queue)
             .field("retry", &self.retry)
             .field("max_duration", &self.max_duration)
+            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }

@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             options::due_runs_are_found_by_time,
             options::debounce_keys_and_input,
             options::request_keys_keep_their_answer,
+            options::tasks_keep_their_settings,
             versions::versions_are_unique_per_environment_and_the_last_made_is_current,
             versions::workers_keep_their_versions,
             versions::takes_pass_over_runs_locked_to_another_version,

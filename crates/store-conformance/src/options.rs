@@ -174,3 +174,30 @@ pub async fn request_keys_keep_their_answer(store: Arc<dyn Store>) {
     let found = store.read(move |tx| Box::pin(async move { tx.request_key_get(&env, "req-1").await })).await.unwrap();
     assert_eq!(found, None);
 }
+
+/// A task's settings, its TTL included, come back as declared, and a new declaration replaces
+/// them.
+pub async fn tasks_keep_their_settings(store: Arc<dyn Store>) {
+    let env = fixtures::env_id();
+    let mut task = stint_store::TaskRow {
+        env_id: env.clone(),
+        task_id: "t".into(),
+        queue_name: "task/t".into(),
+        retry: stint_types::RetryOptions::default(),
+        max_duration: Some(30),
+        ttl_secs: Some(600),
+        updated_at: Timestamp(1),
+    };
+    let row = task.clone();
+    store.write(move |tx| Box::pin(async move { tx.task_upsert(&row).await })).await.unwrap();
+    let e = env.clone();
+    let found = store.read(move |tx| Box::pin(async move { tx.task_get(&e, "t").await })).await.unwrap();
+    assert_eq!(found, Some(task.clone()));
+    task.ttl_secs = None;
+    task.max_duration = None;
+    task.updated_at = Timestamp(2);
+    let row = task.clone();
+    store.write(move |tx| Box::pin(async move { tx.task_upsert(&row).await })).await.unwrap();
+    let found = store.read(move |tx| Box::pin(async move { tx.task_get(&env, "t").await })).await.unwrap();
+    assert_eq!(found, Some(task));
+}

@@ -122,5 +122,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0010_worker_pools.sql")),
         M::up(include_str!("../migrations/0011_trigger_options.sql")),
         M::up(include_str!("../migrations/0012_worker_versions.sql")),
+        M::up(include_str!("../migrations/0014_task_ttl.sql")),
     ])
 }

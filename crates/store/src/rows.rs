@@ -209,6 +209,8 @@ pub struct TaskRow {
     pub retry: RetryOptions,
     /// Seconds an attempt may run.
     pub max_duration: Option<u32>,
+    /// Seconds a run may wait for its first attempt once queued, when its trigger sets none.
+    pub ttl_secs: Option<u32>,
     /// When it was last declared.
     pub updated_at: Timestamp,
 }

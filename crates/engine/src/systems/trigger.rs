@@ -240,7 +240,10 @@ async fn create(
     let ttl_secs = match params.ttl_secs {
         Some(0) => None,
         Some(secs) => Some(secs),
-        None => (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS),
+        None => task
+            .as_ref()
+            .and_then(|t| t.ttl_secs)
+            .or_else(|| (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS)),
     };
     let taker = if delay_until.is_none()
         && params.lock_to_version.is_none()

@@ -46,6 +46,7 @@ pub(crate) fn fingerprint(label: &str, tasks: &[TaskSpec]) -> String {
                         retry.randomize,
                     ),
                     max_duration: task.max_duration,
+                    ttl: task.ttl_secs,
                 }
             })
             .collect(),
@@ -71,6 +72,9 @@ struct TaskContent<'a> {
     rate_limit: Option<(u32, u64, bool)>,
     retry: (u32, f64, u64, u64, bool),
     max_duration: Option<u32>,
+    /// Added after the others: left out when unset, so fingerprints made before it stay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
 }
 
 /// The environment's version with this fingerprint, made at `now` when there is none: the next
@@ -142,6 +146,7 @@ mod tests {
             rate_limit: None,
             retry: None,
             max_duration: None,
+            ttl_secs: None,
         }
     }
 

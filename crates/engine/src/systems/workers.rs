@@ -27,6 +27,8 @@ pub struct TaskSpec {
     pub retry: Option<RetryOptions>,
     /// Seconds an attempt may run.
     pub max_duration: Option<u32>,
+    /// Seconds a run may wait for its first attempt once queued, when its trigger sets none.
+    pub ttl_secs: Option<u32>,
 }
 
 /// Checks a worker's declarations, stores its tasks and queues in each of the environments it
@@ -68,6 +70,7 @@ pub(crate) async fn register(
                 queue_name: queue_name(task),
                 retry: task.retry.unwrap_or_default(),
                 max_duration: task.max_duration,
+                ttl_secs: task.ttl_secs.filter(|secs| *secs > 0),
                 updated_at: now,
             })
             .await?;

@@ -38,6 +38,7 @@ pub fn task(id: &str) -> TaskSpec {
         rate_limit: None,
         retry: Some(plain_retry(3)),
         max_duration: None,
+        ttl_secs: None,
     }
 }
 

@@ -114,6 +114,7 @@ pub async fn register(
             id: t.id,
             retry: t.retry,
             max_duration: t.max_duration,
+            ttl_secs: t.ttl,
         })
         .collect();
     let pool = matches!(caller, Caller::Project(_));

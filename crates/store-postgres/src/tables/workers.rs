@@ -9,16 +9,18 @@ use crate::tx::PgTx;
 impl WorkerTable for PgTx<'_> {
     async fn task_upsert(&mut self, row: &TaskRow) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, ttl_secs, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (env_id, task_id) DO UPDATE SET queue_name = excluded.queue_name, \
-             retry = excluded.retry, max_duration = excluded.max_duration, updated_at = excluded.updated_at",
+             retry = excluded.retry, max_duration = excluded.max_duration, ttl_secs = excluded.ttl_secs, \
+             updated_at = excluded.updated_at",
         )
         .bind(row.env_id.as_str())
         .bind(&row.task_id)
         .bind(&row.queue_name)
         .bind(to_json(&row.retry))
         .bind(big_opt(row.max_duration))
+        .bind(big_opt(row.ttl_secs))
         .bind(row.updated_at.0)
         .execute(&mut *self.connection)
         .await
@@ -28,7 +30,7 @@ impl WorkerTable for PgTx<'_> {
 
     async fn task_get(&mut self, env_id: &EnvId, task_id: &str) -> Result<Option<TaskRow>, Error> {
         let row = sqlx::query(
-            "SELECT queue_name, retry, max_duration, updated_at FROM tasks WHERE env_id = $1 AND task_id = $2",
+            "SELECT queue_name, retry, max_duration, updated_at, ttl_secs FROM tasks WHERE env_id = $1 AND task_id = $2",
         )
         .bind(env_id.as_str())
         .bind(task_id)
@@ -42,6 +44,7 @@ impl WorkerTable for PgTx<'_> {
                 queue_name: get(&r, 0)?,
                 retry: from_json(&get::<String>(&r, 1)?)?,
                 max_duration: count_opt(&r, 2)?,
+                ttl_secs: count_opt(&r, 4)?,
                 updated_at: ts(&r, 3)?,
             })
         })

@@ -11,10 +11,11 @@ impl WorkerTable for SqliteTx<'_> {
     async fn task_upsert(&mut self, row: &TaskRow) -> Result<(), Error> {
         self.connection
             .prepare_cached(
-                "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) \
+                "INSERT INTO tasks (env_id, task_id, queue_name, retry, max_duration, ttl_secs, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (env_id, task_id) DO UPDATE SET queue_name = excluded.queue_name, \
-                 retry = excluded.retry, max_duration = excluded.max_duration, updated_at = excluded.updated_at",
+                 retry = excluded.retry, max_duration = excluded.max_duration, ttl_secs = excluded.ttl_secs, \
+                 updated_at = excluded.updated_at",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -23,6 +24,7 @@ impl WorkerTable for SqliteTx<'_> {
                     row.queue_name,
                     to_json(&row.retry),
                     row.max_duration,
+                    row.ttl_secs,
                     row.updated_at.0
                 ])
             })
@@ -34,7 +36,8 @@ impl WorkerTable for SqliteTx<'_> {
         let row = self
             .connection
             .prepare_cached(
-                "SELECT queue_name, retry, max_duration, updated_at FROM tasks WHERE env_id = ? AND task_id = ?",
+                "SELECT queue_name, retry, max_duration, updated_at, ttl_secs FROM tasks \
+                 WHERE env_id = ? AND task_id = ?",
             )
             .and_then(|mut s| {
                 s.query_row(params![env_id.as_str(), task_id], |r| {
@@ -43,18 +46,20 @@ impl WorkerTable for SqliteTx<'_> {
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<u32>>(2)?,
                         r.get::<_, i64>(3)?,
+                        r.get::<_, Option<u32>>(4)?,
                     ))
                 })
                 .optional()
             })
             .map_err(map_error)?;
-        row.map(|(queue_name, retry, max_duration, updated_at)| {
+        row.map(|(queue_name, retry, max_duration, updated_at, ttl_secs)| {
             Ok(TaskRow {
                 env_id: env_id.clone(),
                 task_id: task_id.to_string(),
                 queue_name,
                 retry: from_json(&retry)?,
                 max_duration,
+                ttl_secs,
                 updated_at: Timestamp(updated_at),
             })
         })
