@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "rate_limits", include_str!("../migrations/0009_rate_limits.sql")),
     (10, "worker_pools", include_str!("../migrations/0010_worker_pools.sql")),
     (11, "trigger_options", include_str!("../migrations/0011_trigger_options.sql")),
+    (13, "batches", include_str!("../migrations/0013_batches.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

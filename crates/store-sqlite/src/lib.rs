@@ -121,5 +121,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0009_rate_limits.sql")),
         M::up(include_str!("../migrations/0010_worker_pools.sql")),
         M::up(include_str!("../migrations/0011_trigger_options.sql")),
+        M::up(include_str!("../migrations/0013_batches.sql")),
     ])
 }

@@ -202,6 +202,7 @@ pub(crate) fn list_params(query: &HashMap<String, String>, supported: &[&str]) -
         statuses,
         task_ids: list("filter[taskIdentifier]"),
         tags: list("filter[tag]"),
+        batch_id: None,
         created_from: time("filter[createdAt][from]")?,
         created_to: time("filter[createdAt][to]")?,
         after: cursor("page[after]")?,

@@ -1,5 +1,6 @@
 //! The table traits of `stint-store`, implemented on SQLite.
 
+mod batches;
 mod leases;
 mod limits;
 mod queues;

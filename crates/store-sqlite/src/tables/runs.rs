@@ -1,9 +1,10 @@
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use rusqlite::types::{Type, Value};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow};
+use stint_store::{Error, NewRun, RunListParams, RunRow, RunTable, SnapshotRow};
 use stint_types::{BatchId, EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{map_error, to_json, ts};
@@ -18,6 +19,14 @@ pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name,
     root_run_id, depth, batch_id, batch_index";
 
 const SNAPSHOT_COLUMNS: &str = "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
+
+/// The insert of a run, made once: a batch inserts many.
+static RUN_INSERT: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(45)));
+
+/// The insert of a snapshot, made once.
+static SNAPSHOT_INSERT: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO snapshots ({SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
 
 /// A column holding an enum's text form.
 fn text_enum<T: FromStr<Err = String>>(r: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -99,41 +108,10 @@ fn snapshot_from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
 }
 
 impl SqliteTx<'_> {
-    fn snapshot_insert(&mut self, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO snapshots ({SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    /// Inserts a run and its tags, without its snapshot.
+    fn insert_run(&mut self, run: &RunRow) -> Result<(), Error> {
         self.connection
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.execute(params![
-                    snapshot.id.as_str(),
-                    snapshot.run_id.as_str(),
-                    snapshot.status.as_str(),
-                    snapshot.run_status.as_str(),
-                    snapshot.attempt_number,
-                    snapshot.description,
-                    snapshot.worker_id.as_ref().map(WorkerId::as_str),
-                    snapshot.created_at.0
-                ])
-            })
-            .map(drop)
-            .map_err(map_error)
-    }
-
-    fn current_snapshot(&mut self, id: &RunId) -> Result<Option<SnapshotId>, Error> {
-        self.connection
-            .prepare_cached("SELECT snapshot_id FROM runs WHERE id = ?")
-            .and_then(|mut s| s.query_row([id.as_str()], |r| r.get::<_, String>(0)).optional())
-            .map(|found| found.map(SnapshotId::from_stored))
-            .map_err(map_error)
-    }
-}
-
-#[async_trait]
-impl RunTable for SqliteTx<'_> {
-    async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(45));
-        self.connection
-            .prepare_cached(&sql)
+            .prepare_cached(&RUN_INSERT)
             .and_then(|mut s| {
                 s.execute(params![
                     run.id.as_str(),
@@ -190,7 +168,59 @@ impl RunTable for SqliteTx<'_> {
                 .and_then(|mut s| s.execute(params![tag, run.id.as_str()]))
                 .map_err(map_error)?;
         }
+        Ok(())
+    }
+
+    fn snapshot_insert(&mut self, snapshot: &SnapshotRow) -> Result<(), Error> {
+        self.connection
+            .prepare_cached(&SNAPSHOT_INSERT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    snapshot.id.as_str(),
+                    snapshot.run_id.as_str(),
+                    snapshot.status.as_str(),
+                    snapshot.run_status.as_str(),
+                    snapshot.attempt_number,
+                    snapshot.description,
+                    snapshot.worker_id.as_ref().map(WorkerId::as_str),
+                    snapshot.created_at.0
+                ])
+            })
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    fn current_snapshot(&mut self, id: &RunId) -> Result<Option<SnapshotId>, Error> {
+        self.connection
+            .prepare_cached("SELECT snapshot_id FROM runs WHERE id = ?")
+            .and_then(|mut s| s.query_row([id.as_str()], |r| r.get::<_, String>(0)).optional())
+            .map(|found| found.map(SnapshotId::from_stored))
+            .map_err(map_error)
+    }
+}
+
+#[async_trait]
+impl RunTable for SqliteTx<'_> {
+    async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
+        self.insert_run(run)?;
         self.snapshot_insert(snapshot)
+    }
+
+    async fn run_insert_many(&mut self, runs: &[NewRun]) -> Result<Vec<bool>, Error> {
+        let mut added = Vec::with_capacity(runs.len());
+        for new in runs {
+            match self.insert_run(&new.run) {
+                Ok(()) => {}
+                Err(Error::Duplicate(_)) => {
+                    added.push(false);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+            self.snapshot_insert(&new.snapshot)?;
+            added.push(true);
+        }
+        Ok(added)
     }
 
     async fn run_get(&mut self, id: &RunId) -> Result<Option<RunRow>, Error> {
@@ -243,6 +273,10 @@ impl RunTable for SqliteTx<'_> {
                 placeholders(params.tags.len())
             ));
             values.extend(params.tags.iter().map(|t| Value::from(t.clone())));
+        }
+        if let Some(batch_id) = &params.batch_id {
+            clauses.push("batch_id = ?".into());
+            values.push(batch_id.as_str().to_string().into());
         }
         if let Some(from) = params.created_from {
             clauses.push("created_at >= ?".into());
