@@ -8,6 +8,7 @@
 //! Every change of a run's state is a compare-and-set on its snapshot id (`state`), so a caller
 //! holding an old snapshot changes nothing, and terminal states never move.
 
+mod batches;
 mod config;
 mod error;
 mod handoff;
@@ -25,6 +26,9 @@ pub use error::Error;
 pub use ids::Ids;
 pub use shell::Engine;
 pub use systems::attempt::{Completed, HeartbeatVerdict, Outcome};
+pub use systems::batch::{
+    BatchCreated, BatchItem, BatchParams, BatchRun, BatchTriggered, BatchView, ItemsAdded, MAX_BATCH_ITEMS,
+};
 pub use systems::cancel::Cancelled;
 pub use systems::limits::{EnvUsage, MAX_BURST_FACTOR};
 pub use systems::queues::{MAX_LIMIT_OVERRIDE, QueueRef, QueueView};

@@ -1,6 +1,6 @@
 //! Creating runs: trigger and replay.
 
-use stint_store::{EnvironmentRow, QueueRow, RateLimit, RunRow, SnapshotRow, Tx, WorkerRow};
+use stint_store::{EnvironmentRow, NewRun, QueueRow, RateLimit, RunRow, SnapshotRow, TaskRow, Tx, WorkerRow};
 use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
@@ -108,12 +108,7 @@ pub(crate) async fn trigger(
         return Ok(Triggered { run, cached: true });
     }
     let task = tx.task_get(&env.id, &params.task_id).await?;
-    let queue_name = match (&params.queue, &task) {
-        (Some(name), _) => name.clone(),
-        (None, Some(task)) => task.queue_name.clone(),
-        (None, None) => names::default_queue_name(&params.task_id),
-    };
-    let mut queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
+    let mut queue = queue_for(tx, ids, now, env, &queue_name(&params, task.as_ref()), None).await?;
     // Handing the run to a waiting worker takes a slot: a limited queue that seems to have one is
     // read again under its lock, so the limit holds across nodes.
     let keyed = params.concurrency_key.as_deref().is_some_and(|key| !key.is_empty());
@@ -128,6 +123,39 @@ pub(crate) async fn trigger(
     } else {
         None
     };
+    let NewRun { run, snapshot } = new_run(ids, now, env, params, &queue, taker.is_none());
+    match tx.run_insert(&run, &snapshot).await {
+        Ok(()) => {}
+        // Another node made a run with this key at the same moment: that run is the answer.
+        Err(stint_store::Error::Duplicate(conflict)) => {
+            let key = run.idempotency_key.as_deref().unwrap_or_default();
+            return match tx.run_by_idempotency_key(&env.id, &run.task_id, key).await? {
+                Some(existing) if run.idempotency_key.is_some() => Ok(Triggered { run: existing, cached: true }),
+                _ => Err(stint_store::Error::Duplicate(conflict).into()),
+            };
+        }
+        Err(error) => return Err(error.into()),
+    }
+    if let Some((ticket, worker)) = taker {
+        let start = plan_start(ids, now, config, &worker, run, task.as_ref());
+        changes.apply(tx, &start.from, &start.next, &start.description).await?;
+        changes.handoffs.push((ticket, start.next.clone()));
+        return Ok(Triggered { run: start.next, cached: false });
+    }
+    changes.wake.insert(env.id.clone());
+    Ok(Triggered { run, cached: false })
+}
+
+/// A new run of `params` in `queue` with its first snapshot: waiting in the queue when `queued`,
+/// else to be started at once by the caller.
+pub(crate) fn new_run(
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    params: TriggerParams,
+    queue: &QueueRow,
+    queued: bool,
+) -> NewRun {
     let id = ids.run(now);
     let run = RunRow {
         id: id.clone(),
@@ -151,7 +179,7 @@ pub(crate) async fn trigger(
         metadata: params.metadata,
         concurrency_key: params.concurrency_key.filter(|key| !key.is_empty()),
         priority_ms: params.priority_ms,
-        queue_score: taker.is_none().then(|| now.millis() - params.priority_ms),
+        queue_score: queued.then(|| now.millis() - params.priority_ms),
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
@@ -186,26 +214,17 @@ pub(crate) async fn trigger(
         worker_id: None,
         created_at: now,
     };
-    match tx.run_insert(&run, &snapshot).await {
-        Ok(()) => {}
-        // Another node made a run with this key at the same moment: that run is the answer.
-        Err(stint_store::Error::Duplicate(conflict)) => {
-            let key = run.idempotency_key.as_deref().unwrap_or_default();
-            return match tx.run_by_idempotency_key(&env.id, &run.task_id, key).await? {
-                Some(existing) if run.idempotency_key.is_some() => Ok(Triggered { run: existing, cached: true }),
-                _ => Err(stint_store::Error::Duplicate(conflict).into()),
-            };
-        }
-        Err(error) => return Err(error.into()),
+    NewRun { run, snapshot }
+}
+
+/// The queue a run of `params` goes into: the one it names, else its task's, else the task's
+/// default queue.
+pub(crate) fn queue_name(params: &TriggerParams, task: Option<&TaskRow>) -> String {
+    match (&params.queue, task) {
+        (Some(name), _) => name.clone(),
+        (None, Some(task)) => task.queue_name.clone(),
+        (None, None) => names::default_queue_name(&params.task_id),
     }
-    if let Some((ticket, worker)) = taker {
-        let start = plan_start(ids, now, config, &worker, run, task.as_ref());
-        changes.apply(tx, &start.from, &start.next, &start.description).await?;
-        changes.handoffs.push((ticket, start.next.clone()));
-        return Ok(Triggered { run: start.next, cached: false });
-    }
-    changes.wake.insert(env.id.clone());
-    Ok(Triggered { run, cached: false })
 }
 
 /// Slots a new run could take in its queue straight away. A run with a concurrency key in a
@@ -226,7 +245,7 @@ fn handoff_room(queue: &QueueRow, keyed: bool) -> u32 {
 
 /// The run holding an idempotency key, if the key still applies to it. A key that has passed
 /// its time, or whose run failed or expired, is taken off that run.
-async fn reusable(
+pub(crate) async fn reusable(
     tx: &mut dyn Tx,
     env: &EnvironmentRow,
     task_id: &str,
