@@ -114,8 +114,12 @@ pub async fn runs_are_added_many_at_once_and_refused_one_by_one(store: Arc<dyn S
     same_place.batch_index = Some(1);
     let (mut same_key, _) = fixtures::queued_run(&queue, "t", 201);
     same_key.idempotency_key = Some("once".into());
-    let (fresh, _) = fixtures::queued_run(&queue, "t", 202);
-    let second: Vec<(RunRow, SnapshotRow)> = [same_place, same_key, fresh]
+    // Among others, so that a store inserting several per statement finds the refused ones.
+    let fresh: Vec<RunRow> = (0..12).map(|i| fixtures::queued_run(&queue, "t", 202 + i).0).collect();
+    let mut rows = fresh[..5].to_vec();
+    rows.extend([same_place, same_key]);
+    rows.extend(fresh[5..].iter().cloned());
+    let second: Vec<(RunRow, SnapshotRow)> = rows
         .into_iter()
         .map(|run| {
             let snapshot = SnapshotRow {
@@ -131,8 +135,10 @@ pub async fn runs_are_added_many_at_once_and_refused_one_by_one(store: Arc<dyn S
             (run, snapshot)
         })
         .collect();
-    assert_eq!(insert_many(&store, &second).await, vec![false, false, true]);
-    for (run, _) in &second[..2] {
+    let mut expected = vec![true; 14];
+    expected[5..7].copy_from_slice(&[false, false]);
+    assert_eq!(insert_many(&store, &second).await, expected);
+    for (run, _) in &second[5..7] {
         let id = run.id.clone();
         let (got, history) = store
             .read(move |tx| {
@@ -158,6 +164,11 @@ pub async fn runs_are_added_many_at_once_and_refused_one_by_one(store: Arc<dyn S
         .await
         .unwrap();
     assert_eq!(tagged.len(), 3, "the added runs' tags are written");
+    for (run, snapshot) in second.iter().filter(|(run, _)| run.batch_index.is_none() && run.idempotency_key.is_none()) {
+        let id = run.id.clone();
+        let history = store.read(move |tx| Box::pin(async move { tx.snapshot_list(&id).await })).await.unwrap();
+        assert_eq!(history, vec![snapshot.clone()], "the others are added with their snapshots");
+    }
 }
 
 /// A batch's items are its runs and the items recorded as answered by other runs, listed by

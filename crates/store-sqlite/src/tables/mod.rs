@@ -5,6 +5,7 @@ mod leases;
 mod limits;
 mod queues;
 mod rates;
+mod run_inserts;
 pub(crate) mod runs;
 mod tenancy;
 mod workers;
