@@ -6,6 +6,7 @@
 //! its jobs are answered, so an acknowledged write survives power loss; [`Durability::Normal`]
 //! survives a crash of the process but may lose the last commits on power loss.
 
+mod checkpointer;
 mod codec;
 mod readers;
 mod tables;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 use stint_store::{BoxFuture, Error, Job, Store};
 
+use crate::checkpointer::{Checkpointer, Commits};
 use crate::readers::Readers;
 use crate::writer::Writer;
 
@@ -65,6 +67,7 @@ impl Options {
 pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Readers,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -86,7 +89,15 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| open_connection(&options.path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SqliteStore { writer: Writer::new(writer), readers: Readers::new(readers) })
+        // Checkpoints run on a thread of their own (see `checkpointer`), once the schema is there.
+        checkpointer::install(&writer);
+        let commits = Arc::new(Commits::default());
+        let checkpointer = Checkpointer::start(&options.path, commits.clone())?;
+        Ok(SqliteStore {
+            writer: Writer::new(writer, commits),
+            readers: Readers::new(readers),
+            _checkpointer: checkpointer,
+        })
     }
 }
 
