@@ -48,6 +48,13 @@ impl Client {
         self.send(request).await
     }
 
+    /// POST an NDJSON body (one JSON value per line) to a path.
+    pub async fn post_ndjson<T: DeserializeOwned>(&self, path: &str, body: String) -> anyhow::Result<T> {
+        let request =
+            self.http.post(format!("{}{path}", self.base)).header("content-type", "application/x-ndjson").body(body);
+        self.send(request).await
+    }
+
     /// PATCH a path with a JSON body.
     pub async fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let request = self.http.patch(format!("{}{path}", self.base)).json(body);

@@ -1,5 +1,6 @@
 //! `stint trigger` and `stint runs …`.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +10,8 @@ use serde_json::Value;
 use stint_protocol::api::{
     IdResponse, ListRunsResponse, QueueOption, RunObject, TriggerOptions, TriggerRequest, TriggerResponse,
 };
+use stint_protocol::batches::{BatchObject, CreateBatchResponse, StreamItemsResponse};
+use stint_protocol::types::BatchStatus;
 
 use crate::client::{Client, Connection};
 
@@ -16,7 +19,12 @@ use crate::client::{Client, Connection};
 #[derive(Args)]
 pub struct TriggerArgs {
     /// The task's identifier.
-    task: String,
+    #[arg(required_unless_present = "batch")]
+    task: Option<String>,
+    /// Trigger a batch instead: a file with one `{task, payload, options?}` per line (at most
+    /// 1,000), sent through the batch API; prints the batch's id, then its runs' ids.
+    #[arg(long, value_name = "FILE.ndjson", conflicts_with_all = ["task", "payload", "queue", "tags", "max_attempts", "concurrency_key", "priority", "metadata"])]
+    batch: Option<PathBuf>,
     /// The payload, as JSON.
     #[arg(long, default_value = "null")]
     payload: String,
@@ -113,9 +121,14 @@ pub enum RunsCommand {
     },
 }
 
-/// Triggers a run and prints its id, or with `--wait` the run once it ended.
+/// Triggers a run and prints its id, or with `--wait` the run once it ended; with `--batch`, a
+/// batch.
 pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.connection)?;
+    if let Some(file) = &args.batch {
+        return trigger_batch(&client, file, args.wait).await;
+    }
+    let task = args.task.context("a task to trigger, or --batch FILE")?;
     let payload: Value = serde_json::from_str(&args.payload).context("--payload is not valid JSON")?;
     let metadata =
         args.metadata.as_deref().map(serde_json::from_str).transpose().context("--metadata is not valid JSON")?;
@@ -133,7 +146,7 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
         ..TriggerOptions::default()
     };
     let request = TriggerRequest { payload, context: None, options: Some(options) };
-    let path = format!("/api/v1/tasks/{}/trigger", args.task);
+    let path = format!("/api/v1/tasks/{task}/trigger");
     let response: TriggerResponse = client.post(&path, &request).await?;
     if !args.wait {
         println!("{}", response.id);
@@ -141,6 +154,50 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
     }
     let run = wait_for_end(&client, &response.id).await?;
     println!("{}", serde_json::to_string_pretty(&run)?);
+    Ok(())
+}
+
+/// Triggers the items of an NDJSON file as one batch, through Trigger.dev's two-phase batch API,
+/// and prints the batch's id and its runs' ids (with `wait`: the batch once all its runs ended).
+async fn trigger_batch(client: &Client, file: &Path, wait: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut items = String::with_capacity(text.len() + text.len() / 4);
+    let mut count = 0usize;
+    for (at, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut item: Value =
+            serde_json::from_str(line).with_context(|| format!("{} line {}: not JSON", file.display(), at + 1))?;
+        let object = item
+            .as_object_mut()
+            .filter(|o| o.get("task").is_some_and(Value::is_string))
+            .with_context(|| format!("{} line {}: expected {{\"task\": …, \"payload\": …}}", file.display(), at + 1))?;
+        object.insert("index".into(), count.into());
+        items.push_str(&item.to_string());
+        items.push('\n');
+        count += 1;
+    }
+    anyhow::ensure!(count > 0, "{} has no items", file.display());
+    anyhow::ensure!(count <= 1_000, "{} has {count} items; a batch has at most 1,000", file.display());
+    let created: CreateBatchResponse = client.post("/api/v3/batches", &serde_json::json!({"runCount": count})).await?;
+    let path = format!("/api/v3/batches/{}/items", created.id);
+    let answer: StreamItemsResponse = client.post_ndjson(&path, items).await?;
+    anyhow::ensure!(answer.sealed, "the server sealed no batch: {answer:?}");
+    let batch_path = format!("/api/v2/batches/{}", created.id);
+    let mut batch: BatchObject = client.get(&batch_path, &[]).await?;
+    if wait {
+        while batch.status != BatchStatus::Completed {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            batch = client.get(&batch_path, &[]).await?;
+        }
+        println!("{}", serde_json::to_string_pretty(&batch)?);
+        return Ok(());
+    }
+    println!("{}", created.id);
+    for run in &batch.runs {
+        println!("{run}");
+    }
     Ok(())
 }
 

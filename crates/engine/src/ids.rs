@@ -3,7 +3,7 @@
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use stint_types::{EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
+use stint_types::{BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
 
 /// Makes ids. Each id is later than the one before, even within one millisecond or when the
 /// clock steps back, so a run's snapshots sort in the order they were made.
@@ -57,6 +57,12 @@ impl Ids {
     pub fn run(&self, now: Timestamp) -> RunId {
         let (millis, random) = self.parts(now);
         RunId::from_parts(millis, random)
+    }
+
+    /// A new batch id.
+    pub fn batch(&self, now: Timestamp) -> BatchId {
+        let (millis, random) = self.parts(now);
+        BatchId::from_parts(millis, random)
     }
 
     /// A new snapshot id.

@@ -8,6 +8,7 @@
 //! Every change of a run's state is a compare-and-set on its snapshot id (`state`), so a caller
 //! holding an old snapshot changes nothing, and terminal states never move.
 
+mod batches;
 mod config;
 mod error;
 mod handoff;
@@ -27,6 +28,9 @@ pub use ids::Ids;
 pub use rundata::Related;
 pub use shell::{Engine, Maintained};
 pub use systems::attempt::{Completed, Completion, HeartbeatVerdict, Outcome};
+pub use systems::batch::{
+    BatchCreated, BatchItem, BatchParams, BatchRun, BatchTriggered, BatchView, ItemsAdded, MAX_BATCH_ITEMS,
+};
 pub use systems::cancel::Cancelled;
 pub use systems::limits::{EnvUsage, MAX_BURST_FACTOR};
 pub use systems::metadata::{HeldUpdate, MetadataChange, UPDATABLE_AFTER_FINISH};

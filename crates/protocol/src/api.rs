@@ -244,8 +244,11 @@ pub struct RunObject {
     pub common: RunCommon,
     /// Nesting depth; 0 for runs triggered from outside a task.
     pub depth: u32,
-    /// How the run was triggered (`trigger`).
+    /// How the run was triggered: `trigger`, or `batchTrigger` for a run of a batch.
     pub trigger_function: String,
+    /// The batch the run was triggered in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     /// The payload, decoded when it is JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod batches;
 pub mod environments;
 pub mod queues;
 pub mod worker;

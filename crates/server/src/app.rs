@@ -14,10 +14,12 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
 use crate::rate_limit;
-use crate::routes::{admin, environments, projects, queues, rundata, runs, workers};
+use crate::routes::{admin, batches, environments, projects, queues, rundata, runs, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// Largest body of a batch trigger: up to 1,000 items, each checked against [`API_BODY_LIMIT`].
+pub const BATCH_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// Largest body of a worker request: completions carry outputs of up to 10 MB each.
 pub const WORKER_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -33,6 +35,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/idempotencyKeys/{key}/reset", post(runs::reset_idempotency_key))
         .route("/api/v1/runs/{run_id}/tags", post(rundata::add_tags))
         .route("/api/v1/runs/{run_id}/metadata", get(rundata::metadata).put(rundata::update_metadata))
+        .route("/api/v3/batches", post(batches::create))
+        .route("/api/v1/batches/{batch_id}", get(batches::retrieve_v1))
+        .route("/api/v2/batches/{batch_id}", get(batches::retrieve_v2))
         .route("/api/v1/queues", get(queues::list))
         .route("/api/v1/queues/{queue}", get(queues::retrieve))
         .route("/api/v1/queues/{queue}/pause", post(queues::pause))
@@ -42,6 +47,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues/{queue}/rate-limit/reset", post(queues::reset_rate))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit));
+    // A batch's items come in one body: the body may be large, each item's payload is checked
+    // against a trigger's limit.
+    let batch = Router::new()
+        .route("/api/v3/batches/{batch_id}/items", post(batches::items))
+        .route("/api/v1/tasks/batch", post(batches::trigger_v1))
+        .route("/api/v2/tasks/batch", post(batches::trigger_v2))
+        .route("/api/v1/tasks/{task_id}/batch", post(batches::trigger_task))
+        .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(BATCH_BODY_LIMIT, refuse_large_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit));
     let worker = Router::new()
         .route("/api/v1/workers/register", post(workers::register))
@@ -72,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
+        .merge(batch)
         .merge(worker)
         .merge(tenancy)
         .fallback(no_route)

@@ -38,6 +38,18 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
+    /// 413: the body, or a part of it, is over its limit.
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
+    /// The same error with its message put after `prefix`, naming where it was found (the item of
+    /// a batch, for example).
+    pub fn prefixed(mut self, prefix: &str) -> ApiError {
+        self.body.error = format!("{prefix}: {}", self.body.error);
+        self
+    }
+
     /// Adds a stable code to the body.
     pub fn with_code(mut self, code: &str) -> ApiError {
         self.body.code = Some(code.to_string());

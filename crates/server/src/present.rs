@@ -55,7 +55,8 @@ pub fn run_object(related: &Related) -> RunObject {
     RunObject {
         common: common(run),
         depth: run.depth,
-        trigger_function: "trigger".into(),
+        trigger_function: if run.batch_id.is_some() { "batchTrigger" } else { "trigger" }.into(),
+        batch_id: run.batch_id.as_ref().map(ToString::to_string),
         payload: Some(decode(&run.payload, &run.payload_type)),
         output: run.output.as_deref().map(|o| decode(o, run.output_type.as_deref().unwrap_or("application/json"))),
         error: run.error.as_ref().map(|e| e.to_serialized()),

@@ -112,11 +112,60 @@ const ROUTES: &[Route] = &[
         body: |_| None,
     },
     Route {
+        method: "POST",
+        path: "/api/v3/batches",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"runCount": 1, "idempotencyKey": "iso-batch"})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v3/batches/{batch_id}/items",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"index": 0, "task": "iso-task", "payload": {}})),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/batches/{batch_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
         method: "PUT",
         path: "/api/v1/runs/{run_id}/metadata",
         opens: Opens::Environment,
         reach: Reach::Target,
         body: |_| Some(json!({"operations": [{"type": "set", "key": "iso", "value": 1}]})),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v2/batches/{batch_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/tasks/batch",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"items": [{"task": "iso-task", "options": {"idempotencyKey": "iso-key"}}]})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v2/tasks/batch",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"items": [{"task": "iso-task", "options": {"idempotencyKey": "iso-key"}}]})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/tasks/{task_id}/batch",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"items": [{"payload": {}, "options": {"idempotencyKey": "iso-key"}}]})),
     },
     Route { method: "GET", path: "/api/v1/queues", opens: Opens::Environment, reach: Reach::Own, body: |_| None },
     Route {
@@ -314,6 +363,7 @@ struct Target {
     project_ref: String,
     run: String,
     snapshot: String,
+    batch: String,
     queue: String,
     worker: String,
     key_id: String,
@@ -327,6 +377,7 @@ impl Target {
         template
             .replace("{task_id}", "iso-task")
             .replace("{run_id}", &self.run)
+            .replace("{batch_id}", &self.batch)
             .replace("{queue}", &self.queue)
             .replace("{worker_id}", &self.worker)
             .replace("{project_ref}", &self.project_ref)
@@ -352,7 +403,7 @@ fn expected(route: &Route, kind: Kind) -> Option<StatusCode> {
     match (route.opens, kind) {
         (Opens::Environment | Opens::Worker, Kind::OtherEnvironmentKey) => Some(match route.reach {
             Reach::Target => StatusCode::NOT_FOUND,
-            Reach::Own => StatusCode::OK,
+            Reach::Own => success(route),
         }),
         // A worker pool of the target's project reaches the workers of its environments.
         (Opens::Project | Opens::Worker, Kind::TargetProjectToken) | (Opens::Admin, Kind::Admin) => None,
@@ -363,6 +414,15 @@ fn expected(route: &Route, kind: Kind) -> Option<StatusCode> {
         }),
         (Opens::Project, Kind::OtherProjectToken) => Some(StatusCode::NOT_FOUND),
         _ => Some(StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// The status a route answers its owner with: 202 for the batch routes that Trigger.dev answers
+/// so, 200 for the others.
+fn success(route: &Route) -> StatusCode {
+    match route.path {
+        "/api/v3/batches" | "/api/v1/tasks/batch" | "/api/v2/tasks/batch" => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
     }
 }
 
@@ -385,8 +445,13 @@ async fn call(
     if let Some(credential) = credential {
         request = request.bearer_auth(credential);
     }
-    if let Some(body) = body {
-        request = request.json(&body);
+    match body {
+        // A batch's items are NDJSON: one item per line.
+        Some(body) if path.ends_with("/items") => {
+            request = request.header("content-type", "application/x-ndjson").body(body.to_string());
+        }
+        Some(body) => request = request.json(&body),
+        None => {}
     }
     server.send(request).await
 }
@@ -398,6 +463,7 @@ async fn state(server: &TestServer, target: &Target) -> Vec<Value> {
         (target.prod_key.as_str(), format!("/api/v3/runs/{}", target.run)),
         (target.prod_key.as_str(), format!("/api/v1/queues/{}", target.queue)),
         (target.prod_key.as_str(), "/api/v1/runs?page[size]=100".to_string()),
+        (target.prod_key.as_str(), format!("/api/v2/batches/{}", target.batch)),
         (ADMIN_TOKEN, "/api/v1/admin/projects".to_string()),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/keys", target.project_ref)),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/tokens", target.project_ref)),
@@ -482,6 +548,9 @@ async fn no_credential_reaches_what_it_does_not_own() {
         .await;
     assert_eq!(status, StatusCode::OK, "{registered}");
     let worker = registered["workerId"].as_str().unwrap().to_string();
+    let (status, batch) = server.post(&prod_key, "/api/v3/batches", json!({"runCount": 2})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    let batch = batch["id"].as_str().unwrap().to_string();
     let keys = format!("/api/v1/admin/projects/{p1_ref}/keys");
     let tokens = format!("/api/v1/admin/projects/{p1_ref}/tokens");
     let kept_key = admin_post(&server, &keys, json!({"environment": "prod", "name": "kept"})).await;
@@ -497,6 +566,7 @@ async fn no_credential_reaches_what_it_does_not_own() {
         project_ref: p1_ref.clone(),
         run: run.clone(),
         snapshot: "snapshot_01arz3ndektsv4rrffq69g5fav".into(),
+        batch: batch.clone(),
         queue: queue.clone(),
         worker,
         key_id: kept_key["id"].as_str().unwrap().to_string(),
@@ -538,7 +608,7 @@ async fn no_credential_reaches_what_it_does_not_own() {
             if route.reach == Reach::Own && got.is_success() {
                 let text = body.to_string();
                 assert!(
-                    !text.contains(&target.run) && !text.contains(&target.queue),
+                    !text.contains(&target.run) && !text.contains(&target.queue) && !text.contains(&target.batch),
                     "{label} on {} {path} sees the target: {body}",
                     route.method
                 );

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, SnapshotRow};
 use stint_types::{
-    EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId, Timestamp,
+    BatchId, EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId,
+    Timestamp,
 };
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -17,6 +18,11 @@ fn next() -> u64 {
 /// A fresh run id, later than every id made before it.
 pub fn run_id() -> RunId {
     RunId::from_parts(1_000_000 + next(), 0)
+}
+
+/// A fresh batch id, later than every id made before it.
+pub fn batch_id() -> BatchId {
+    BatchId::from_parts(1_000_000 + next(), 0)
 }
 
 /// A fresh snapshot id, later than every id made before it.

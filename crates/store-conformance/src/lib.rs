@@ -5,6 +5,7 @@
 //! empty store; the macro expands to one `#[tokio::test]` per case, so cases run in parallel and
 //! fail by name. Every bug fixed in a backend gets a case here, so the others are checked too.
 
+pub mod batches;
 pub mod fixtures;
 pub mod lanes;
 pub mod leases;
@@ -51,6 +52,9 @@ macro_rules! conformance_tests {
             rundata::metadata_and_tags_outlive_transitions,
             rundata::locked_metadata_changes_are_not_lost,
             rundata::children_are_listed_oldest_first,
+            batches::batches_round_trip_and_keys_are_unique_per_environment,
+            batches::runs_are_added_many_at_once_and_refused_one_by_one,
+            batches::batch_items_are_its_runs_and_recorded_items_by_index,
             transactions::failed_job_rolls_back_only_itself,
             transactions::concurrent_writes_all_commit,
             transactions::reads_see_committed_writes,

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "worker_pools", include_str!("../migrations/0010_worker_pools.sql")),
     (11, "trigger_options", include_str!("../migrations/0011_trigger_options.sql")),
     (12, "worker_versions", include_str!("../migrations/0012_worker_versions.sql")),
+    (13, "batches", include_str!("../migrations/0013_batches.sql")),
     (14, "task_ttl", include_str!("../migrations/0014_task_ttl.sql")),
 ];
 

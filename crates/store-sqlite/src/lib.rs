@@ -6,6 +6,7 @@
 //! its jobs are answered, so an acknowledged write survives power loss; [`Durability::Normal`]
 //! survives a crash of the process but may lose the last commits on power loss.
 
+mod checkpointer;
 mod codec;
 mod readers;
 mod tables;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 use stint_store::{BoxFuture, Error, Job, Store};
 
+use crate::checkpointer::{Checkpointer, Commits};
 use crate::readers::Readers;
 use crate::writer::Writer;
 
@@ -65,6 +67,7 @@ impl Options {
 pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Readers,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -86,7 +89,15 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| open_connection(&options.path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SqliteStore { writer: Writer::new(writer), readers: Readers::new(readers) })
+        // Checkpoints run on a thread of their own (see `checkpointer`), once the schema is there.
+        checkpointer::install(&writer);
+        let commits = Arc::new(Commits::default());
+        let checkpointer = Checkpointer::start(&options.path, commits.clone())?;
+        Ok(SqliteStore {
+            writer: Writer::new(writer, commits),
+            readers: Readers::new(readers),
+            _checkpointer: checkpointer,
+        })
     }
 }
 
@@ -122,6 +133,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0010_worker_pools.sql")),
         M::up(include_str!("../migrations/0011_trigger_options.sql")),
         M::up(include_str!("../migrations/0012_worker_versions.sql")),
+        M::up(include_str!("../migrations/0013_batches.sql")),
         M::up(include_str!("../migrations/0014_task_ttl.sql")),
     ])
 }

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use stint_store::{Error, Job};
 use tokio::sync::oneshot;
 
+use crate::checkpointer::{self, Commits};
 use crate::codec::map_error;
 use crate::tx::SqliteTx;
 
@@ -35,11 +36,13 @@ struct Request {
 pub(crate) struct Writer {
     connection: Mutex<Connection>,
     queue: Mutex<VecDeque<Request>>,
+    /// Told of each commit, for the checkpoint thread.
+    commits: Arc<Commits>,
 }
 
 impl Writer {
-    pub(crate) fn new(connection: Connection) -> Arc<Writer> {
-        Arc::new(Writer { connection: Mutex::new(connection), queue: Mutex::new(VecDeque::new()) })
+    pub(crate) fn new(connection: Connection, commits: Arc<Commits>) -> Arc<Writer> {
+        Arc::new(Writer { connection: Mutex::new(connection), queue: Mutex::new(VecDeque::new()), commits })
     }
 
     /// Runs a job; resolves after the commit that contains it.
@@ -64,8 +67,8 @@ impl Writer {
                     let n = queue.len().min(MAX_GROUP);
                     queue.drain(..n).collect()
                 };
-                if !group.is_empty() {
-                    commit_group(&mut connection, group);
+                if !group.is_empty() && commit_group(&mut connection, group) {
+                    self.commits.committed();
                 }
             }
             if self.queue.lock().is_empty() {
@@ -82,13 +85,14 @@ fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn commit_group(connection: &mut Connection, group: Vec<Request>) {
+/// Runs a group of jobs in one transaction and answers them; returns whether it committed.
+fn commit_group(connection: &mut Connection, group: Vec<Request>) -> bool {
     if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
         let error = map_error(error);
         for request in group {
             let _ = request.done.send(Err(error.clone()));
         }
-        return;
+        return false;
     }
     // A job alone needs no savepoint: if it fails, the whole transaction is rolled back.
     let alone = group.len() == 1;
@@ -101,13 +105,15 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
     if alone && outcomes[0].is_err() {
         let _ = control(connection, "ROLLBACK");
         let _ = senders.pop().map(|done| done.send(outcomes.pop().expect("one outcome")));
-        return;
+        return false;
     }
+    checkpointer::before_commit();
     match control(connection, "COMMIT") {
         Ok(()) => {
             for (done, outcome) in senders.into_iter().zip(outcomes) {
                 let _ = done.send(outcome);
             }
+            true
         }
         Err(error) => {
             tracing::error!(%error, "commit failed; rolling back the group");
@@ -116,6 +122,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Request>) {
             for done in senders {
                 let _ = done.send(Err(error.clone()));
             }
+            false
         }
     }
 }

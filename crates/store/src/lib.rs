@@ -17,8 +17,9 @@ pub use rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
+pub use rows::{BatchItemRow, BatchRow, NewRun};
 pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
+pub use tables::{BatchTable, OptionTable, RateTable};
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
-pub use tables::{OptionTable, RateTable};

@@ -1,8 +1,8 @@
 //! Rows as the engine sees them, and the params of queries that take more than an id.
 
 use stint_types::{
-    BatchId, EnvId, EnvironmentType, ExecutionStatus, KeyId, OrgId, ProjectId, QueueId, RetryOptions, RunId, RunStatus,
-    SnapshotId, TaskRunError, Timestamp, TokenId, WorkerId,
+    BatchId, BatchStatus, EnvId, EnvironmentType, ExecutionStatus, KeyId, OrgId, ProjectId, QueueId, RetryOptions,
+    RunId, RunStatus, SnapshotId, TaskRunError, Timestamp, TokenId, WorkerId,
 };
 
 /// An organization: the top of the tenancy tree.
@@ -380,6 +380,63 @@ pub struct RunRow {
     pub finished_at: Option<Timestamp>,
 }
 
+/// A run to add, with its first snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    /// The run.
+    pub run: RunRow,
+    /// Its first snapshot; `snapshot.id` is `run.snapshot_id`.
+    pub snapshot: SnapshotRow,
+}
+
+/// A batch of runs triggered together: made with a count of items, then given its items (each
+/// becoming a run, or naming the run its idempotency key found), and sealed once every item has
+/// arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    /// Its id.
+    pub id: BatchId,
+    /// The environment it belongs to.
+    pub env_id: EnvId,
+    /// How many items it has: its items' indexes are `0..run_count`.
+    pub run_count: u32,
+    /// How many distinct items have arrived.
+    pub items_received: u32,
+    /// The key a create with the same key is answered this batch by; unique per environment.
+    pub idempotency_key: Option<String>,
+    /// `Pending` until sealed, `Processing` after; `Completed` is worked out when read, from its
+    /// runs.
+    pub status: BatchStatus,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When its last item arrived.
+    pub sealed_at: Option<Timestamp>,
+}
+
+impl BatchRow {
+    /// Whether every item has arrived.
+    pub fn sealed(&self) -> bool {
+        self.sealed_at.is_some()
+    }
+}
+
+/// One item of a batch as it stands: its run, and how that run is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchItemRow {
+    /// The item's index in its batch.
+    pub index: u32,
+    /// The run the item made, or the existing run its idempotency key named.
+    pub run_id: RunId,
+    /// The run's task.
+    pub task_id: String,
+    /// The run's status.
+    pub status: RunStatus,
+    /// When the run ended, if it has.
+    pub finished_at: Option<Timestamp>,
+}
+
 /// A fenced move of a run: to `run`'s state with `snapshot` appended, if its current snapshot
 /// is `expected`.
 #[derive(Debug, Clone, PartialEq)]
@@ -444,6 +501,8 @@ pub struct RunListParams {
     pub task_ids: Vec<String>,
     /// Runs with any of these tags; all when empty.
     pub tags: Vec<String>,
+    /// Only runs of this batch.
+    pub batch_id: Option<BatchId>,
     /// Created at or after.
     pub created_from: Option<Timestamp>,
     /// Created at or before.

@@ -1,7 +1,7 @@
 //! The table traits a transaction offers. Each backend implements them with its own SQL.
 
 use async_trait::async_trait;
-use stint_types::{EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
+use stint_types::{BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
 
 use crate::signal::Signal;
 
@@ -15,10 +15,21 @@ use crate::rows::{
     ApiKeyRow, EnvLimits, EnvironmentRow, Lane, LimitOverride, OrganizationRow, ProjectRow, QueueHead, QueueRow,
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
+use crate::rows::{BatchItemRow, BatchRow, NewRun};
 
 /// A transaction: every table, used through `&mut dyn Tx`.
 pub trait Tx:
-    TenancyTable + QueueTable + LimitTable + RateTable + WorkerTable + RunTable + OptionTable + LeaseTable + Signals + Send
+    TenancyTable
+    + QueueTable
+    + LimitTable
+    + RateTable
+    + WorkerTable
+    + RunTable
+    + OptionTable
+    + BatchTable
+    + LeaseTable
+    + Signals
+    + Send
 {
 }
 
@@ -30,6 +41,7 @@ impl<
         + WorkerTable
         + RunTable
         + OptionTable
+        + BatchTable
         + LeaseTable
         + Signals
         + Send,
@@ -254,6 +266,21 @@ pub trait WorkerTable {
 pub trait RunTable {
     /// Adds a run together with its first snapshot.
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error>;
+    /// Adds runs, each with its first snapshot, and answers for each whether it was added. A run
+    /// a uniqueness rule refuses (its id, its idempotency key, or its place in its batch is taken)
+    /// is answered `false` and nothing of it is written; the others are added all the same. A
+    /// store may add them in fewer statements than one per run.
+    async fn run_insert_many(&mut self, runs: &[NewRun]) -> Result<Vec<bool>, Error> {
+        let mut added = Vec::with_capacity(runs.len());
+        for new in runs {
+            added.push(match self.run_insert(&new.run, &new.snapshot).await {
+                Ok(()) => true,
+                Err(Error::Duplicate(_)) => false,
+                Err(error) => return Err(error),
+            });
+        }
+        Ok(added)
+    }
     /// A run.
     async fn run_get(&mut self, id: &RunId) -> Result<Option<RunRow>, Error>;
     /// The run of the environment and task holding the idempotency key, if any. Two runs never
@@ -351,4 +378,30 @@ pub trait OptionTable {
     async fn request_key_put(&mut self, row: &RequestKeyRow, now: Timestamp) -> Result<(), Error>;
     /// Deletes up to `limit` answers that expired before `before`; returns how many.
     async fn request_key_purge(&mut self, before: Timestamp, limit: u32) -> Result<u64, Error>;
+}
+
+/// Batches of runs triggered together. A batch's runs carry its id and their item's index
+/// (`RunRow::batch_id`, `RunRow::batch_index`), and no two runs share a batch and index; an item
+/// answered by an existing run (its idempotency key matched) is recorded on its own.
+#[async_trait]
+pub trait BatchTable {
+    /// Adds a batch; an idempotency key its environment has given another batch is a
+    /// [`Error::Duplicate`].
+    async fn batch_insert(&mut self, row: &BatchRow) -> Result<(), Error>;
+    /// A batch.
+    async fn batch_get(&mut self, id: &BatchId) -> Result<Option<BatchRow>, Error>;
+    /// A batch, locked until the transaction ends, so items added to it are counted by one
+    /// transaction at a time.
+    async fn batch_lock(&mut self, id: &BatchId) -> Result<Option<BatchRow>, Error>;
+    /// The environment's batch holding the idempotency key, if any.
+    async fn batch_by_idempotency_key(&mut self, env_id: &EnvId, key: &str) -> Result<Option<BatchRow>, Error>;
+    /// Writes a batch's count of items received, status, last change and seal time.
+    async fn batch_update(&mut self, row: &BatchRow) -> Result<(), Error>;
+    /// Records that the item `index` of a batch is answered by the existing run `run_id`; an
+    /// index recorded already is a [`Error::Duplicate`].
+    async fn batch_item_insert(&mut self, batch_id: &BatchId, index: u32, run_id: &RunId) -> Result<(), Error>;
+    /// The indexes of a batch's items that have arrived, in any order.
+    async fn batch_indexes(&mut self, batch_id: &BatchId) -> Result<Vec<u32>, Error>;
+    /// A batch's items that have arrived, by index.
+    async fn batch_items(&mut self, batch_id: &BatchId) -> Result<Vec<BatchItemRow>, Error>;
 }

@@ -79,6 +79,20 @@ impl Api {
         serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
     }
 
+    /// Posts an NDJSON `body` (a batch's items) to `path` and returns the answer, or what went
+    /// wrong.
+    pub async fn post_ndjson(&self, path: &str, body: String) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let request = self.http.post(url).bearer_auth(&self.key).header("content-type", "application/x-ndjson");
+        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+    }
+
     /// Polls a run until `done` holds for it, or panics after `limit` with the run's last state.
     pub async fn wait_until(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + limit;

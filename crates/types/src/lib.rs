@@ -3,6 +3,7 @@
 //! This crate does no IO: everything here is a value or a pure function, so every other crate can
 //! share it, the worker SDK included.
 
+pub mod batch;
 pub mod duration;
 pub mod env;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod time;
 pub mod version;
 
+pub use batch::BatchStatus;
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
 pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WorkerId};

@@ -14,10 +14,15 @@
 //!   by as many calls at once. B's trigger-to-start p50/p99/max in ms, how many of A's runs
 //!   started after B's last, A's backlog when B triggered, and the drain rate over all 10,100
 //!   runs as W2 computes it.
+//! - W1b, batch trigger (`--workloads w1b`, not run by default): 100,000 `noop` runs as 100
+//!   batches of 1,000 through the two-phase batch API, from one client and from
+//!   `--batch-clients` clients; runs/s from the first call to the last answer, then the drain of
+//!   those runs by one worker process with concurrency 50, as W2.
 //! - W4e, fairness across environments (`--workloads w4e`): the same with tenant A's runs in the
 //!   staging environment and B's in prod, no concurrency keys, and one worker pool (a personal
 //!   access token, `--environments staging,prod`) serving both.
 
+mod batch;
 mod clock;
 mod drain;
 mod fairness;
@@ -48,9 +53,12 @@ pub struct BenchArgs {
     /// Concurrent clients of the many-clients trigger workload.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Workloads to run, comma-separated: w1, w2, w3, w4, w4e.
+    /// Workloads to run, comma-separated: w1, w1b, w2, w3, w4, w4e.
     #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
     workloads: Vec<String>,
+    /// Concurrent clients of the batch workload (W1b), besides one client alone.
+    #[arg(long, default_value_t = 4)]
+    batch_clients: usize,
     /// Directory for the JSON results.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
@@ -90,6 +98,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for workload in &args.workloads {
         match workload.as_str() {
             "w1" => rows.extend(w1(&args).await?),
+            "w1b" => rows.extend(w1b(&args).await?),
             "w2" => {
                 anyhow::ensure!(args.nodes == 1 || args.database_url.is_some(), "several nodes need --database-url");
                 let (storage, _database) = storage(&args, "full").await?;
@@ -170,7 +179,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: fairness.json(),
                 });
             }
-            other => anyhow::bail!("unknown workload '{other}': expected w1, w2, w3, w4 or w4e"),
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w1b, w2, w3, w4 or w4e"),
         }
     }
     let mut table = Table::new();
@@ -214,6 +223,37 @@ async fn w1(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
                 json: json!({"clients": clients, "durability": durability, "runs_per_s": rate}),
             });
         }
+    }
+    Ok(rows)
+}
+
+async fn w1b(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut counts = vec![1, args.batch_clients.max(1)];
+    counts.dedup();
+    for clients in counts {
+        let (storage, _database) = storage(args, "full").await?;
+        let batched = batch::run(&storage, clients, 50).await?;
+        let setting = format!(
+            "{} batches of {} no-op runs (create + NDJSON items), {clients} client{}, {}",
+            batch::BATCHES,
+            thousands(batch::BATCH_SIZE),
+            if clients == 1 { "" } else { "s" },
+            storage.describe()
+        );
+        eprintln!(
+            "W1b {setting}: {:.0} runs/s ({:.2} s); drain {:.0} runs/s, {:.2} s wall",
+            batched.runs_per_s, batched.seconds, batched.drain_runs_per_s, batched.drain_wall_s
+        );
+        rows.push(Row {
+            workload: "W1b batch trigger",
+            setting,
+            value: format!(
+                "{:.0} runs/s ({:.2} s); then drained at {:.0} runs/s ({:.2} s wall incl. start-up)",
+                batched.runs_per_s, batched.seconds, batched.drain_runs_per_s, batched.drain_wall_s
+            ),
+            json: batched.json(&storage),
+        });
     }
     Ok(rows)
 }

@@ -124,6 +124,24 @@ impl Trigger {
 }
 
 impl Connection {
+    /// Posts `body` of `content_type` to `path` and returns the answer's body; an answer other
+    /// than a 2xx is an error.
+    pub async fn post(&mut self, path: &str, content_type: &str, body: Bytes) -> anyhow::Result<Bytes> {
+        let request = hyper::Request::post(path)
+            .header("host", &self.host)
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("content-type", content_type)
+            .body(Full::new(body))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(body)
+    }
+
     /// Triggers one run of `noop` carrying `i`, the trigger time and a tenant, as the peers'
     /// payload `{i, t, tenant}`, with the concurrency key `key` when given.
     pub async fn trigger(&mut self, i: usize, tenant: &str, key: Option<&str>) -> anyhow::Result<()> {

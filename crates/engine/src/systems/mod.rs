@@ -2,6 +2,7 @@
 //! maker it is handed. They never read the wall clock or touch anything but the transaction.
 
 pub mod attempt;
+pub mod batch;
 pub mod cancel;
 pub mod dequeue;
 pub mod lanes;

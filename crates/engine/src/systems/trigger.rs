@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use stint_store::{EnvironmentRow, QueueRow, RateLimit, RequestKeyRow, RunRow, SnapshotRow, Tx, WorkerRow};
+use stint_store::{
+    EnvironmentRow, NewRun, QueueRow, RateLimit, RequestKeyRow, RunRow, SnapshotRow, TaskRow, Tx, WorkerRow,
+};
 use stint_types::{EnvironmentType, ExecutionStatus, RunId, RunStatus, Timestamp, names};
 
 use crate::Error;
@@ -201,51 +203,27 @@ async fn create(
     idle: Idle<'_>,
     changes: &mut Changes,
 ) -> Result<Triggered, Error> {
-    if let Some(version) = &params.lock_to_version {
-        versions::check_lock(tx, &env.id, version).await?;
-    }
+    let lineage = lineage_of(tx, env, &params).await?;
     if let Some(idempotency) = &params.idempotency
         && let Some(run) = reusable(tx, env, &params.task_id, &idempotency.key, now).await?
     {
         return Ok(Triggered { run, cached: true });
     }
-    let lineage = match &params.parent_run_id {
-        None => Lineage::default(),
-        Some(parent) => lineage(tx, env, parent).await?,
-    };
-    if let Some(debounce) = &params.debounce
+    let debounce = params.debounce.clone();
+    if let Some(debounce) = &debounce
         && let Some(run) = debounced(tx, ids, now, env, debounce, Input::of_params(&params), changes).await?
     {
         return Ok(Triggered { run, cached: true });
     }
     let task = tx.task_get(&env.id, &params.task_id).await?;
-    let queue_name = match (&params.queue, &task) {
-        (Some(name), _) => name.clone(),
-        (None, Some(task)) => task.queue_name.clone(),
-        (None, None) => names::default_queue_name(&params.task_id),
-    };
-    let mut queue = queue_for(tx, ids, now, env, &queue_name, None).await?;
+    let mut queue = queue_for(tx, ids, now, env, &queue_name(&params, task.as_ref()), None).await?;
     // Handing the run to a waiting worker takes a slot: a limited queue that seems to have one is
     // read again under its lock, so the limit holds across nodes.
     let keyed = params.concurrency_key.as_deref().is_some_and(|key| !key.is_empty());
     if handoff_room(&queue, keyed) > 0 && limits::is_limited(&queue, None) {
         queue = tx.queue_lock(&queue.id).await?.unwrap_or(queue);
     }
-    let delay_until = match (&params.debounce, params.delay) {
-        (Some(debounce), _) => Some(now.plus(debounce.delay)),
-        (None, Some(Delay::For(delay))) => (!delay.is_zero()).then(|| now.plus(delay)),
-        (None, Some(Delay::Until(at))) => (at > now).then_some(at),
-        (None, None) => None,
-    };
-    let ttl_secs = match params.ttl_secs {
-        Some(0) => None,
-        Some(secs) => Some(secs),
-        None => task
-            .as_ref()
-            .and_then(|t| t.ttl_secs)
-            .or_else(|| (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS)),
-    };
-    let taker = if delay_until.is_none()
+    let taker = if due_time(&params, now).is_none()
         && params.lock_to_version.is_none()
         && handoff_room(&queue, keyed) > 0
         && !tx.queue_ready(&queue.id, now.millis()).await?
@@ -254,6 +232,71 @@ async fn create(
         idle(&params.task_id)
     } else {
         None
+    };
+    let NewRun { run, snapshot } = new_run(ids, now, env, params, task.as_ref(), &queue, lineage, taker.is_none());
+    match tx.run_insert(&run, &snapshot).await {
+        Ok(()) => {}
+        // Another node made a run with this idempotency or debounce key at the same moment: that
+        // run is the answer.
+        Err(stint_store::Error::Duplicate(conflict)) => {
+            if let Some(key) = &run.idempotency_key
+                && let Some(existing) = tx.run_by_idempotency_key(&env.id, &run.task_id, key).await?
+            {
+                return Ok(Triggered { run: existing, cached: true });
+            }
+            if let Some(debounce) = &debounce
+                && let Some(existing) = debounced(tx, ids, now, env, debounce, Input::of_run(&run), changes).await?
+            {
+                return Ok(Triggered { run: existing, cached: true });
+            }
+            return Err(stint_store::Error::Duplicate(conflict).into());
+        }
+        Err(error) => return Err(error.into()),
+    }
+    if let Some((ticket, worker)) = taker {
+        let start = plan_start(ids, now, config, &worker, run, task.as_ref());
+        changes.apply(tx, &start.from, &start.next, &start.description).await?;
+        changes.handoffs.push((ticket, start.next.clone()));
+        return Ok(Triggered { run: start.next, cached: false });
+    }
+    if run.delay_until.is_none() {
+        changes.wake.insert(env.id.clone());
+    }
+    Ok(Triggered { run, cached: false })
+}
+
+/// When a run of `params` is due to be queued, if it is delayed: a debounce's delay from now,
+/// else the `delay` option's time when it is still to come.
+fn due_time(params: &TriggerParams, now: Timestamp) -> Option<Timestamp> {
+    match (&params.debounce, params.delay) {
+        (Some(debounce), _) => Some(now.plus(debounce.delay)),
+        (None, Some(Delay::For(delay))) => (!delay.is_zero()).then(|| now.plus(delay)),
+        (None, Some(Delay::Until(at))) => (at > now).then_some(at),
+        (None, None) => None,
+    }
+}
+
+/// A new run of `params` in `queue` with its first snapshot: delayed when it has a delay, else
+/// waiting in the queue when `queued`, else to be started at once by the caller. Its TTL is the
+/// trigger's, else its task's, else (in a development environment) [`DEV_DEFAULT_TTL_SECS`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_run(
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    params: TriggerParams,
+    task: Option<&TaskRow>,
+    queue: &QueueRow,
+    lineage: Lineage,
+    queued: bool,
+) -> NewRun {
+    let delay_until = due_time(&params, now);
+    let ttl_secs = match params.ttl_secs {
+        Some(0) => None,
+        Some(secs) => Some(secs),
+        None => task
+            .and_then(|t| t.ttl_secs)
+            .or_else(|| (env.kind == EnvironmentType::Development).then_some(DEV_DEFAULT_TTL_SECS)),
     };
     let id = ids.run(now);
     let (status, execution_status) = match delay_until {
@@ -282,7 +325,7 @@ async fn create(
         metadata: params.metadata,
         concurrency_key: params.concurrency_key.filter(|key| !key.is_empty()),
         priority_ms: params.priority_ms,
-        queue_score: (taker.is_none() && delay_until.is_none()).then(|| now.millis() - params.priority_ms),
+        queue_score: (queued && delay_until.is_none()).then(|| now.millis() - params.priority_ms),
         is_test: params.is_test,
         machine: params.machine,
         worker_id: None,
@@ -298,7 +341,7 @@ async fn create(
         ttl_expires_at: ttl_secs
             .filter(|_| delay_until.is_none())
             .map(|secs| now.plus(Duration::from_secs(secs.into()))),
-        debounce_key: params.debounce.as_ref().map(|d| d.key.clone()),
+        debounce_key: params.debounce.map(|d| d.key),
         parent_run_id: lineage.parent,
         root_run_id: lineage.root,
         depth: lineage.depth,
@@ -322,39 +365,37 @@ async fn create(
         worker_id: None,
         created_at: now,
     };
-    match tx.run_insert(&run, &snapshot).await {
-        Ok(()) => {}
-        // Another node made a run with this idempotency or debounce key at the same moment: that
-        // run is the answer.
-        Err(stint_store::Error::Duplicate(conflict)) => {
-            if let Some(idempotency) = &params.idempotency
-                && let Some(existing) = tx.run_by_idempotency_key(&env.id, &run.task_id, &idempotency.key).await?
-            {
-                return Ok(Triggered { run: existing, cached: true });
-            }
-            if let Some(debounce) = &params.debounce
-                && let Some(existing) = debounced(tx, ids, now, env, debounce, Input::of_run(&run), changes).await?
-            {
-                return Ok(Triggered { run: existing, cached: true });
-            }
-            return Err(stint_store::Error::Duplicate(conflict).into());
-        }
-        Err(error) => return Err(error.into()),
+    NewRun { run, snapshot }
+}
+
+/// The queue a run of `params` goes into: the one it names, else its task's, else the task's
+/// default queue.
+pub(crate) fn queue_name(params: &TriggerParams, task: Option<&TaskRow>) -> String {
+    match (&params.queue, task) {
+        (Some(name), _) => name.clone(),
+        (None, Some(task)) => task.queue_name.clone(),
+        (None, None) => names::default_queue_name(&params.task_id),
     }
-    if let Some((ticket, worker)) = taker {
-        let start = plan_start(ids, now, config, &worker, run, task.as_ref());
-        changes.apply(tx, &start.from, &start.next, &start.description).await?;
-        changes.handoffs.push((ticket, start.next.clone()));
-        return Ok(Triggered { run: start.next, cached: false });
+}
+
+/// Checks what a trigger names beyond itself, the version it locks to (which must be a version of
+/// the environment) and its parent run, and returns where the new run sits among its parents.
+pub(crate) async fn lineage_of(
+    tx: &mut dyn Tx,
+    env: &EnvironmentRow,
+    params: &TriggerParams,
+) -> Result<Lineage, Error> {
+    if let Some(version) = &params.lock_to_version {
+        versions::check_lock(tx, &env.id, version).await?;
     }
-    if run.delay_until.is_none() {
-        changes.wake.insert(env.id.clone());
+    match &params.parent_run_id {
+        None => Ok(Lineage::default()),
+        Some(parent) => lineage(tx, env, parent).await,
     }
-    Ok(Triggered { run, cached: false })
 }
 
 /// What a trailing debounce copies from the latest trigger onto the run.
-struct Input<'a> {
+pub(crate) struct Input<'a> {
     task_id: &'a str,
     payload: &'a str,
     payload_type: &'a str,
@@ -366,7 +407,7 @@ struct Input<'a> {
 }
 
 impl Input<'_> {
-    fn of_params(params: &TriggerParams) -> Input<'_> {
+    pub(crate) fn of_params(params: &TriggerParams) -> Input<'_> {
         Input {
             task_id: &params.task_id,
             payload: &params.payload,
@@ -397,7 +438,7 @@ impl Input<'_> {
 /// up to a whole second) and, in trailing mode, given this trigger's input; `None` when no run
 /// holds the key, or when pushing it would pass its `max_delay`: that run is then left to be
 /// queued when due and gives the key up, and the trigger makes a new run.
-async fn debounced(
+pub(crate) async fn debounced(
     tx: &mut dyn Tx,
     ids: &Ids,
     now: Timestamp,
@@ -456,7 +497,7 @@ fn handoff_room(queue: &QueueRow, keyed: bool) -> u32 {
 
 /// The run holding an idempotency key, if the key still applies to it. A key that has passed
 /// its time, or whose run failed or expired, is taken off that run.
-async fn reusable(
+pub(crate) async fn reusable(
     tx: &mut dyn Tx,
     env: &EnvironmentRow,
     task_id: &str,
@@ -506,7 +547,7 @@ pub(crate) fn replay_params(original: &RunRow, current: Option<String>) -> Trigg
 
 /// Where a new run sits among the runs that triggered it.
 #[derive(Debug, Default)]
-struct Lineage {
+pub(crate) struct Lineage {
     parent: Option<RunId>,
     root: Option<RunId>,
     depth: u32,

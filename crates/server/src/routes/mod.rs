@@ -1,6 +1,7 @@
 //! The HTTP routes.
 
 pub mod admin;
+pub mod batches;
 pub mod environments;
 pub mod projects;
 pub mod queues;

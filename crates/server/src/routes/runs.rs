@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use stint_engine::Engine;
 use stint_protocol::api::{IdResponse, ListRunsResponse, Pagination, RunObject, TriggerRequest, TriggerResponse};
 use stint_store::{EnvironmentRow, RunListParams};
-use stint_types::{RunId, RunStatus, Timestamp, names};
+use stint_types::{BatchId, RunId, RunStatus, Timestamp, names};
 
 use crate::AppState;
 use crate::auth::Env;
@@ -54,7 +54,7 @@ pub async fn trigger(
 /// Runs an engine call that creates a run on a task of its own, so it finishes, effects after its
 /// commit included (waking workers, handing the run to a waiting one), even when the client
 /// goes away mid-request.
-async fn detached<T, F, Fut>(state: &AppState, call: F) -> Result<T, ApiError>
+pub(crate) async fn detached<T, F, Fut>(state: &AppState, call: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(Arc<Engine>) -> Fut,
@@ -197,13 +197,14 @@ pub(crate) async fn list_page(
 }
 
 /// Query parameters `GET /api/v1/runs` understands.
-pub(crate) const LIST_PARAMS: [&str; 8] = [
+pub(crate) const LIST_PARAMS: [&str; 9] = [
     "page[size]",
     "page[after]",
     "page[before]",
     "filter[status]",
     "filter[taskIdentifier]",
     "filter[tag]",
+    "filter[batch]",
     "filter[createdAt][from]",
     "filter[createdAt][to]",
 ];
@@ -256,6 +257,10 @@ pub(crate) fn list_params(query: &HashMap<String, String>, supported: &[&str]) -
         statuses,
         task_ids: list("filter[taskIdentifier]"),
         tags: list("filter[tag]"),
+        batch_id: query
+            .get("filter[batch]")
+            .map(|text| BatchId::parse(text).map_err(|e| ApiError::bad_request(format!("filter[batch]: {e}"))))
+            .transpose()?,
         created_from: time("filter[createdAt][from]")?,
         created_to: time("filter[createdAt][to]")?,
         after: cursor("page[after]")?,

@@ -14,6 +14,7 @@ macro_rules! run_columns {
 }
 
 mod batch;
+mod batches;
 pub(crate) mod leases;
 mod limits;
 mod options;

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder};
-use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow, Transition};
+use stint_store::{Error, NewRun, RunListParams, RunRow, RunTable, SnapshotRow, Transition};
 use stint_types::{BatchId, EnvId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{big, big_opt, get, inserted, map_error, to_json};
@@ -110,6 +110,10 @@ impl RunTable for PgTx<'_> {
         row.as_ref().map(run_from_row).transpose()
     }
 
+    async fn run_insert_many(&mut self, runs: &[NewRun]) -> Result<Vec<bool>, Error> {
+        self.insert_runs(runs).await
+    }
+
     async fn run_get_many(&mut self, ids: &[RunId]) -> Result<Vec<RunRow>, Error> {
         self.runs_by_ids(ids).await
     }
@@ -164,6 +168,9 @@ impl RunTable for PgTx<'_> {
                 .push(" AND id IN (SELECT run_id FROM run_tags WHERE tag = ANY(")
                 .push_bind(params.tags.clone())
                 .push("))");
+        }
+        if let Some(batch_id) = &params.batch_id {
+            query.push(" AND batch_id = ").push_bind(batch_id.as_str().to_string());
         }
         if let Some(from) = params.created_from {
             query.push(" AND created_at >= ").push_bind(from.0);

@@ -3,7 +3,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use rusqlite::types::{Type, Value};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-use stint_store::{Error, RunListParams, RunRow, RunTable, SnapshotRow};
+use stint_store::{Error, NewRun, RunListParams, RunRow, RunTable, SnapshotRow};
 use stint_types::{BatchId, EnvId, QueueId, RunId, SnapshotId, Timestamp, WorkerId};
 
 use crate::codec::{map_error, to_json, ts};
@@ -17,7 +17,9 @@ pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name,
     idempotency_key, idempotency_key_expires_at, delay_until, ttl_secs, ttl_expires_at, debounce_key, parent_run_id, \
     root_run_id, depth, batch_id, batch_index";
 
-const SNAPSHOT_COLUMNS: &str = "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
+/// Every column of `snapshots`, in the order `snapshot_from_row` reads them.
+pub(crate) const SNAPSHOT_COLUMNS: &str =
+    "id, run_id, status, run_status, attempt_number, description, worker_id, created_at";
 
 /// A column holding an enum's text form.
 fn text_enum<T: FromStr<Err = String>>(r: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -99,26 +101,6 @@ fn snapshot_from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
 }
 
 impl SqliteTx<'_> {
-    fn snapshot_insert(&mut self, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO snapshots ({SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        self.connection
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.execute(params![
-                    snapshot.id.as_str(),
-                    snapshot.run_id.as_str(),
-                    snapshot.status.as_str(),
-                    snapshot.run_status.as_str(),
-                    snapshot.attempt_number,
-                    snapshot.description,
-                    snapshot.worker_id.as_ref().map(WorkerId::as_str),
-                    snapshot.created_at.0
-                ])
-            })
-            .map(drop)
-            .map_err(map_error)
-    }
-
     fn current_snapshot(&mut self, id: &RunId) -> Result<Option<SnapshotId>, Error> {
         self.connection
             .prepare_cached("SELECT snapshot_id FROM runs WHERE id = ?")
@@ -131,66 +113,12 @@ impl SqliteTx<'_> {
 #[async_trait]
 impl RunTable for SqliteTx<'_> {
     async fn run_insert(&mut self, run: &RunRow, snapshot: &SnapshotRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ({})", placeholders(45));
-        self.connection
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.execute(params![
-                    run.id.as_str(),
-                    run.env_id.as_str(),
-                    run.task_id,
-                    run.queue_id.as_str(),
-                    run.queue_name,
-                    run.status.as_str(),
-                    run.snapshot_id.as_str(),
-                    run.execution_status.as_str(),
-                    run.attempt_number,
-                    run.max_attempts,
-                    run.retry.as_ref().map(to_json),
-                    run.max_duration,
-                    run.payload,
-                    run.payload_type,
-                    run.output,
-                    run.output_type,
-                    run.error.as_ref().map(to_json),
-                    to_json(&run.tags),
-                    run.metadata,
-                    run.concurrency_key,
-                    run.priority_ms,
-                    run.is_test,
-                    run.machine,
-                    run.worker_id.as_ref().map(WorkerId::as_str),
-                    run.version,
-                    run.heartbeat_deadline.map(|t| t.0),
-                    run.attempt_started_at.map(|t| t.0),
-                    run.duration_ms,
-                    run.replayed_from.as_ref().map(RunId::as_str),
-                    run.created_at.0,
-                    run.updated_at.0,
-                    run.started_at.map(|t| t.0),
-                    run.finished_at.map(|t| t.0),
-                    run.queue_score,
-                    run.idempotency_key,
-                    run.idempotency_key_expires_at.map(|t| t.0),
-                    run.delay_until.map(|t| t.0),
-                    run.ttl_secs,
-                    run.ttl_expires_at.map(|t| t.0),
-                    run.debounce_key,
-                    run.parent_run_id.as_ref().map(RunId::as_str),
-                    run.root_run_id.as_ref().map(RunId::as_str),
-                    run.depth,
-                    run.batch_id.as_ref().map(BatchId::as_str),
-                    run.batch_index,
-                ])
-            })
-            .map_err(map_error)?;
-        for tag in &run.tags {
-            self.connection
-                .prepare_cached("INSERT OR IGNORE INTO run_tags (tag, run_id) VALUES (?, ?)")
-                .and_then(|mut s| s.execute(params![tag, run.id.as_str()]))
-                .map_err(map_error)?;
-        }
-        self.snapshot_insert(snapshot)
+        self.insert_run(run)?;
+        self.insert_snapshot(snapshot)
+    }
+
+    async fn run_insert_many(&mut self, runs: &[NewRun]) -> Result<Vec<bool>, Error> {
+        self.insert_runs(runs)
     }
 
     async fn run_get(&mut self, id: &RunId) -> Result<Option<RunRow>, Error> {
@@ -243,6 +171,10 @@ impl RunTable for SqliteTx<'_> {
                 placeholders(params.tags.len())
             ));
             values.extend(params.tags.iter().map(|t| Value::from(t.clone())));
+        }
+        if let Some(batch_id) = &params.batch_id {
+            clauses.push("batch_id = ?".into());
+            values.push(batch_id.as_str().to_string().into());
         }
         if let Some(from) = params.created_from {
             clauses.push("created_at >= ?".into());
@@ -330,7 +262,7 @@ impl RunTable for SqliteTx<'_> {
                 None => Err(Error::NotFound(format!("run {}", run.id))),
             };
         }
-        self.snapshot_insert(snapshot)
+        self.insert_snapshot(snapshot)
     }
 
     async fn run_lock(&mut self, id: &RunId) -> Result<Option<RunRow>, Error> {
