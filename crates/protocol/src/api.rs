@@ -436,7 +436,9 @@ mod tests {
     fn refuses_misspelt_options_and_reports_unsupported_ones() {
         let err = serde_json::from_value::<TriggerRequest>(json!({"options": {"maxAttempt": 3}}));
         assert!(err.unwrap_err().to_string().contains("maxAttempt"));
-        let request: TriggerRequest = serde_json::from_value(json!({"options": {"delay": "1h", "ttl": null}})).unwrap();
-        assert_eq!(request.options.unwrap().unsupported(), vec!["delay"]);
+        let request: TriggerRequest =
+            serde_json::from_value(json!({"options": {"delay": "1h", "externalDeploymentId": "abc", "ttl": null}}))
+                .unwrap();
+        assert_eq!(request.options.unwrap().unsupported(), vec!["externalDeploymentId"]);
     }
 }
