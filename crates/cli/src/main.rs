@@ -9,7 +9,8 @@ mod server;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: the server allocates and frees many small buffers per request, where it is faster
-/// than the system allocator.
+/// than the system allocator. With its `override` feature it also serves the C allocations of
+/// the bundled SQLite, which copies every text value it binds.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
