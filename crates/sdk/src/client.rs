@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use stint_protocol::api::{RunObject, TriggerRequest, TriggerResponse};
+use stint_protocol::batches::{BatchTriggerItem, BatchTriggerRequest, BatchTriggerResponse};
 
-use crate::runtime::api::{Api, CallError};
+use crate::runtime::api::{Api, BATCH_KEY_HEADER, CallError, REQUEST_KEY_HEADER};
 use crate::runtime::backoff::Backoff;
 use crate::{DEFAULT_API_URL, Error, TriggerOptions};
 
@@ -108,10 +109,57 @@ impl Client {
                             | CallError::Rejected { status: 409, .. }
                     )
                 },
-                || self.api.post_once(&path, &request, &request_key, CALL_TIMEOUT),
+                || self.api.post_once(&path, &request, (REQUEST_KEY_HEADER, &request_key), CALL_TIMEOUT),
             )
             .await?;
         Ok(TriggerHandle { id: answer.id, is_cached: answer.is_cached })
+    }
+
+    /// Triggers up to 1,000 runs in one request, each item with its own task, payload and
+    /// options; they are committed together, in one batch. Answers the batch's id and its runs in
+    /// item order.
+    pub async fn batch_trigger(&self, items: Vec<BatchItem>) -> Result<BatchHandle, Error> {
+        self.batch_trigger_from(items, None).await
+    }
+
+    /// Triggers a batch, its runs children of `parent` when given.
+    pub(crate) async fn batch_trigger_from(
+        &self,
+        items: Vec<BatchItem>,
+        parent: Option<&str>,
+    ) -> Result<BatchHandle, Error> {
+        let items = items
+            .into_iter()
+            .enumerate()
+            .map(|(at, item)| {
+                let payload = item.payload.map_err(|error| {
+                    Error::Invalid(format!("item {at}: the payload cannot be sent as JSON: {error}"))
+                })?;
+                let options = Some(item.options.to_wire(parent)?);
+                Ok(BatchTriggerItem { task: item.task_id, payload, context: None, options })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let request = BatchTriggerRequest { items, ..BatchTriggerRequest::default() };
+        // The batch's idempotency key, one for every try: a retry after a lost answer gets the
+        // first try's batch and runs.
+        let batch_key = request_key();
+        let answer: BatchTriggerResponse = self
+            .call(
+                "batch trigger",
+                |error| {
+                    matches!(
+                        error,
+                        CallError::Unsent(_)
+                            | CallError::Unreachable(_)
+                            | CallError::Unavailable { .. }
+                            | CallError::Rejected { status: 409, .. }
+                    )
+                },
+                || self.api.post_once("/api/v1/tasks/batch", &request, (BATCH_KEY_HEADER, &batch_key), CALL_TIMEOUT),
+            )
+            .await?;
+        let runs = answer.runs.into_iter().map(|run| TriggerHandle { id: run.id, is_cached: run.is_cached }).collect();
+        Ok(BatchHandle { id: answer.id, runs })
     }
 
     /// A run of the key's environment, with its related runs.
@@ -145,6 +193,37 @@ impl Client {
             tokio::time::sleep(backoff.next_delay_honouring(crate::runtime::session::retry_after(&error))).await;
         }
     }
+}
+
+/// One item of a batch trigger: a task, its payload and its own trigger options.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    task_id: String,
+    payload: Result<serde_json::Value, String>,
+    options: TriggerOptions,
+}
+
+impl BatchItem {
+    /// An item running `task_id` with `payload` (any serde value, sent as JSON).
+    pub fn new(task_id: impl Into<String>, payload: impl Serialize) -> BatchItem {
+        let payload = serde_json::to_value(payload).map_err(|error| error.to_string());
+        BatchItem { task_id: task_id.into(), payload, options: TriggerOptions::new() }
+    }
+
+    /// The item's trigger options.
+    pub fn options(mut self, options: TriggerOptions) -> BatchItem {
+        self.options = options;
+        self
+    }
+}
+
+/// A triggered batch: its id and its runs, in item order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchHandle {
+    /// The batch's id (`batch_…`).
+    pub id: String,
+    /// Its runs, in item order.
+    pub runs: Vec<TriggerHandle>,
 }
 
 /// A random request idempotency key in a UUID's shape (version 4), as Trigger.dev's SDK makes.

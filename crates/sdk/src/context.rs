@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use stint_protocol::worker::DequeuedRun;
 
-use crate::{Client, Error, Metadata, TriggerHandle, TriggerOptions};
+use crate::{BatchHandle, BatchItem, Client, Error, Metadata, TriggerHandle, TriggerOptions};
 
 /// The run and attempt a task is executing. Cloning is cheap: clones share one allocation.
 #[derive(Clone, Debug)]
@@ -105,6 +105,15 @@ impl TaskContext {
     ) -> Result<TriggerHandle, Error> {
         match &self.inner.triggers {
             Triggers::Client(client) => client.trigger_from(task_id, payload, &options, Some(&self.inner.run_id)).await,
+            Triggers::Unavailable(reason) => Err(Error::Invalid((*reason).to_string())),
+        }
+    }
+
+    /// Triggers a batch of runs, each a child of this run (see [`TaskContext::trigger`] and
+    /// [`Client::batch_trigger`]).
+    pub async fn batch_trigger(&self, items: Vec<BatchItem>) -> Result<BatchHandle, Error> {
+        match &self.inner.triggers {
+            Triggers::Client(client) => client.batch_trigger_from(items, Some(&self.inner.run_id)).await,
             Triggers::Unavailable(reason) => Err(Error::Invalid((*reason).to_string())),
         }
     }

@@ -43,7 +43,7 @@ mod task_error;
 mod trigger_options;
 mod worker;
 
-pub use client::{Client, TriggerHandle};
+pub use client::{BatchHandle, BatchItem, Client, TriggerHandle};
 pub use context::{Logger, TaskContext};
 pub use error::Error;
 pub use metadata::{Metadata, MetadataError};

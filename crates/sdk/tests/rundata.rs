@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use stint_sdk::{Client, Error, Task, TaskContext, TaskError, TriggerOptions};
+use stint_sdk::{BatchItem, Client, Error, Task, TaskContext, TaskError, TriggerOptions};
 use support::{KEY, PATIENCE, TestServer};
 use tokio::sync::{Notify, oneshot};
 
@@ -81,6 +81,9 @@ async fn a_task_triggers_a_child_run_that_knows_its_parent() {
                 let child =
                     ctx.trigger("child", json!({"from": ctx.run_id()}), TriggerOptions::new().tag("child")).await?;
                 children.lock().push(child.id.clone());
+                let items = (0..2).map(|i| BatchItem::new("child", json!({"batch": i}))).collect();
+                let batch = ctx.batch_trigger(items).await?;
+                children.lock().extend(batch.runs.into_iter().map(|run| run.id));
                 Ok::<_, TaskError>(json!({"child": child.id}))
             }
         }
@@ -93,6 +96,15 @@ async fn a_task_triggers_a_child_run_that_knows_its_parent() {
     let child_id = children.lock()[0].clone();
     assert_eq!(parent_run["output"], json!({"child": child_id}));
     assert_eq!(parent_run["relatedRuns"]["children"][0]["id"], json!(child_id));
+    let batched: Vec<String> = children.lock()[1..].to_vec();
+    assert_eq!(batched.len(), 2, "a batch of two children");
+    for (at, id) in batched.iter().enumerate() {
+        let run = server.wait_finished(id).await;
+        assert_eq!(run["output"], json!({"batch": at}), "{run}");
+        assert_eq!(run["relatedRuns"]["parent"]["id"], json!(parent_run["id"]), "{run}");
+        assert!(run["batchId"].is_string(), "{run}");
+    }
+    assert_eq!(parent_run["relatedRuns"]["children"].as_array().unwrap().len(), 3);
 
     let child_run = server.wait_finished(&child_id).await;
     assert_eq!(child_run["output"], json!({"from": id}));
@@ -131,6 +143,22 @@ async fn the_client_triggers_with_typed_options_and_retrieves_runs() {
     assert_eq!(run.common.metadata, Some(json!({"campaign": "spring"})));
     assert!(run.common.is_test);
     assert_eq!(run.payload, Some(json!({"to": "ada@example.com"})));
+
+    let items = vec![
+        BatchItem::new("send/welcome", json!({"to": "b@example.com"})),
+        BatchItem::new("send/report", json!({"n": 2})).options(TriggerOptions::new().tag("report")),
+    ];
+    let batch = client.batch_trigger(items).await.unwrap();
+    assert!(batch.id.starts_with("batch_"), "{batch:?}");
+    assert_eq!(batch.runs.len(), 2);
+    let report = client.retrieve(&batch.runs[1].id).await.unwrap();
+    assert_eq!(
+        (report.common.task_identifier.as_str(), report.common.tags.clone()),
+        ("send/report", vec!["report".to_string()])
+    );
+    let bad =
+        client.batch_trigger(vec![BatchItem::new("t", json!(1)).options(TriggerOptions::new().max_attempts(0))]).await;
+    assert!(matches!(&bad, Err(Error::Rejected { call: "batch trigger", status: 422, .. })), "{bad:?}");
 
     let refused = client.trigger("t", json!(null), TriggerOptions::new().tags((0..11).map(|i| format!("t{i}")))).await;
     assert!(matches!(&refused, Err(Error::Rejected { call: "trigger", status: 422, .. })), "{refused:?}");

@@ -87,7 +87,9 @@ impl Body for Encoded {
 }
 
 /// The header carrying a request idempotency key, as Trigger.dev's SDK sends it.
-const REQUEST_KEY_HEADER: &str = "x-trigger-request-idempotency-key";
+pub(crate) const REQUEST_KEY_HEADER: &str = "x-trigger-request-idempotency-key";
+/// The header carrying a batch's idempotency key.
+pub(crate) const BATCH_KEY_HEADER: &str = "idempotency-key";
 
 /// A client of one server with one secret key.
 #[derive(Debug, Clone)]
@@ -128,13 +130,13 @@ impl Api {
         self.call(request, timeout).await
     }
 
-    /// POSTs `body` like [`Api::post`], with a request idempotency key: the server answers the
-    /// same request sent again with the key (a retry after a lost answer) as it answered the first.
+    /// POSTs `body` like [`Api::post`], with a key in `header` under which the server answers the
+    /// same request sent again (a retry after a lost answer) as it answered the first.
     pub(crate) async fn post_once<B, R>(
         &self,
         path: &str,
         body: &B,
-        request_key: &str,
+        (header, request_key): (&str, &str),
         timeout: Duration,
     ) -> Result<R, CallError>
     where
@@ -146,7 +148,7 @@ impl Api {
             .http
             .post(format!("{}{path}", self.base))
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(REQUEST_KEY_HEADER, request_key)
+            .header(header, request_key)
             .body(body);
         self.call(request, timeout).await
     }
