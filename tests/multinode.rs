@@ -191,7 +191,8 @@ async fn environment_and_per_key_limits_hold_across_nodes() {
     let mut key_of = HashMap::new();
     for n in 0..40 {
         let key = if n % 2 == 0 { "k1" } else { "k2" };
-        let body = json!({"payload": {"ms": 20}, "options": {"concurrencyKey": key}});
+        // Long enough that both nodes' workers hold runs at once even on a loaded machine.
+        let body = json!({"payload": {"ms": 200}, "options": {"concurrencyKey": key}});
         key_of.insert(apis[n % 2].trigger_with("throttled", body).await.unwrap(), key);
     }
     for id in key_of.keys() {
