@@ -173,6 +173,11 @@ pub async fn disconnect(
     Ok(axum::Json(serde_json::json!({"workerId": worker.id.to_string()})))
 }
 
+/// A run and snapshot named by a worker, or `None` when either id does not parse.
+fn run_ref(run_id: &str, snapshot_id: &str) -> Option<(RunId, SnapshotId)> {
+    Some((RunId::parse(run_id).ok()?, SnapshotId::parse(snapshot_id).ok()?))
+}
+
 /// `POST /api/v1/workers/{workerId}/heartbeat`.
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
@@ -182,11 +187,7 @@ pub async fn heartbeat(
 ) -> Result<axum::Json<HeartbeatResponse>, ApiError> {
     let worker = worker(&state, &caller, &id).await?;
     // Entries whose ids do not parse cannot be this worker's: they are told to stop.
-    let parsed: Vec<Option<(RunId, SnapshotId)>> = request
-        .runs
-        .iter()
-        .map(|r| Some((RunId::parse(&r.run_id).ok()?, SnapshotId::parse(&r.snapshot_id).ok()?)))
-        .collect();
+    let parsed: Vec<_> = request.runs.iter().map(|r| run_ref(&r.run_id, &r.snapshot_id)).collect();
     let verdicts = state.engine.heartbeat(&worker, parsed.iter().flatten().cloned().collect()).await?;
     let mut verdicts = verdicts.into_iter();
     let runs = request
@@ -217,7 +218,7 @@ pub async fn complete(
     let mut parsed = Vec::with_capacity(request.completions.len());
     for completion in &request.completions {
         let outcome = completion.outcome().map_err(ApiError::invalid)?;
-        let ids = RunId::parse(&completion.run_id).ok().zip(SnapshotId::parse(&completion.snapshot_id).ok());
+        let ids = run_ref(&completion.run_id, &completion.snapshot_id);
         parsed.push(ids.map(|(run_id, snapshot_id)| Completion {
             run_id,
             snapshot_id,
@@ -250,11 +251,7 @@ pub async fn metadata(
 ) -> Result<axum::Json<MetadataResponse>, ApiError> {
     let worker = worker(&state, &caller, &id).await?;
     // Entries whose ids do not parse cannot be this worker's runs.
-    let parsed: Vec<Option<(RunId, SnapshotId)>> = request
-        .runs
-        .iter()
-        .map(|r| Some((RunId::parse(&r.run_id).ok()?, SnapshotId::parse(&r.snapshot_id).ok()?)))
-        .collect();
+    let parsed: Vec<_> = request.runs.iter().map(|r| run_ref(&r.run_id, &r.snapshot_id)).collect();
     let updates = request
         .runs
         .iter()

@@ -3,12 +3,35 @@
 
 use std::collections::{HashMap, HashSet};
 
-use stint_store::{Error, NewRun, RunRow, Transition};
+use sqlx::Postgres;
+use sqlx::query::Query;
+use stint_store::{Error, NewRun, RunRow, SnapshotRow, Transition};
 use stint_types::{BatchId, RunId, SnapshotId, WorkerId};
 
 use crate::codec::{big, big_opt, get, map_error, to_json};
 use crate::tables::rows::{runs_from_rows, snapshot_columns};
 use crate::tx::PgTx;
+
+/// A statement of this store with its arguments.
+type PgQuery<'q> = Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>;
+
+/// Binds the eight columns of `snapshots`, each as one array, in `snapshot_columns!()` order.
+fn bind_snapshots<'q>(query: PgQuery<'q>, snapshots: &[&SnapshotRow]) -> PgQuery<'q> {
+    query
+        .bind(snapshots.iter().map(|s| s.id.as_str().to_string()).collect::<Vec<_>>())
+        .bind(snapshots.iter().map(|s| s.run_id.as_str().to_string()).collect::<Vec<_>>())
+        .bind(snapshots.iter().map(|s| s.status.as_str().to_string()).collect::<Vec<_>>())
+        .bind(snapshots.iter().map(|s| s.run_status.as_str().to_string()).collect::<Vec<_>>())
+        .bind(snapshots.iter().map(|s| big(s.attempt_number)).collect::<Vec<_>>())
+        .bind(snapshots.iter().map(|s| s.description.clone()).collect::<Vec<_>>())
+        .bind(
+            snapshots
+                .iter()
+                .map(|s| s.worker_id.as_ref().map(WorkerId::as_str).map(str::to_string))
+                .collect::<Vec<_>>(),
+        )
+        .bind(snapshots.iter().map(|s| s.created_at.0).collect::<Vec<_>>())
+}
 
 impl PgTx<'_> {
     /// Adds runs with their snapshots and tags in one statement: the runs through one
@@ -33,7 +56,7 @@ impl PgTx<'_> {
             }
         }
         let snapshots: Vec<_> = new.iter().map(|n| &n.snapshot).collect();
-        let added = sqlx::query(concat!(
+        let added = sqlx::query::<Postgres>(concat!(
             "WITH added AS (INSERT INTO runs (",
             run_columns!(),
             ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
@@ -100,25 +123,13 @@ impl PgTx<'_> {
         .bind(text_opt(&|r| r.root_run_id.as_ref().map(|id| id.as_str().to_string())))
         .bind(int(&|r| big(r.depth)))
         .bind(text_opt(&|r| r.batch_id.as_ref().map(|id| BatchId::as_str(id).to_string())))
-        .bind(int_opt(&|r| big_opt(r.batch_index)))
-        .bind(snapshots.iter().map(|s| s.id.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.run_id.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.status.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.run_status.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| big(s.attempt_number)).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.description.clone()).collect::<Vec<_>>())
-        .bind(
-            snapshots
-                .iter()
-                .map(|s| s.worker_id.as_ref().map(WorkerId::as_str).map(str::to_string))
-                .collect::<Vec<_>>(),
-        )
-        .bind(snapshots.iter().map(|s| s.created_at.0).collect::<Vec<_>>())
-        .bind(&tags)
-        .bind(&tagged)
-        .fetch_all(&mut *self.connection)
-        .await
-        .map_err(map_error)?;
+        .bind(int_opt(&|r| big_opt(r.batch_index)));
+        let added = bind_snapshots(added, &snapshots)
+            .bind(&tags)
+            .bind(&tagged)
+            .fetch_all(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
         let added: HashSet<String> = added.iter().map(|row| get::<String>(row, 0)).collect::<Result<_, _>>()?;
         Ok(runs.iter().map(|r| added.contains(r.id.as_str())).collect())
     }
@@ -158,7 +169,7 @@ impl PgTx<'_> {
         let int = |f: &dyn Fn(&RunRow) -> i64| runs.iter().map(|r| f(r)).collect::<Vec<i64>>();
         let int_opt = |f: &dyn Fn(&RunRow) -> Option<i64>| runs.iter().map(|r| f(r)).collect::<Vec<Option<i64>>>();
         let snapshots: Vec<_> = moves.iter().map(|m| &m.snapshot).collect();
-        let moved = sqlx::query(concat!(
+        let moved = sqlx::query::<Postgres>(concat!(
             "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], \
              $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], \
@@ -213,23 +224,8 @@ impl PgTx<'_> {
         .bind(int_opt(&|r| r.ttl_expires_at.map(|t| t.0)))
         .bind(text_opt(&|r| r.debounce_key.clone()))
         .bind(&ids)
-        .bind(moves.iter().map(|m| m.expected.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.id.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.run_id.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.status.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.run_status.as_str().to_string()).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| big(s.attempt_number)).collect::<Vec<_>>())
-        .bind(snapshots.iter().map(|s| s.description.clone()).collect::<Vec<_>>())
-        .bind(
-            snapshots
-                .iter()
-                .map(|s| s.worker_id.as_ref().map(WorkerId::as_str).map(str::to_string))
-                .collect::<Vec<_>>(),
-        )
-        .bind(snapshots.iter().map(|s| s.created_at.0).collect::<Vec<_>>())
-        .fetch_all(&mut *self.connection)
-        .await
-        .map_err(map_error)?;
+        .bind(moves.iter().map(|m| m.expected.as_str().to_string()).collect::<Vec<_>>());
+        let moved = bind_snapshots(moved, &snapshots).fetch_all(&mut *self.connection).await.map_err(map_error)?;
         let moved: HashSet<String> = moved.iter().map(|row| get::<String>(row, 0)).collect::<Result<_, _>>()?;
         if moved.len() == moves.len() {
             return Ok(vec![Ok(()); moves.len()]);
