@@ -26,11 +26,18 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Delay before a stalled run's next attempt (Trigger.dev: 250 ms).
     pub stall_retry_delay: Duration,
+    /// How long a run may stay blocked on waitpoints with its attempt alive (holding its slot)
+    /// before the attempt is suspended and the slot freed.
+    pub suspend_after: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { timeouts: Timeouts::default(), stall_retry_delay: Duration::from_millis(250) }
+        Config {
+            timeouts: Timeouts::default(),
+            stall_retry_delay: Duration::from_millis(250),
+            suspend_after: Duration::from_secs(5),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod shell;
 mod state;
 pub mod systems;
 mod tenancy_admin;
+mod waits;
 
 pub use config::{Config, Timeouts};
 pub use error::Error;
@@ -40,6 +41,7 @@ pub use systems::tenancy::{Bootstrapped, KeyView, NewKey, NewToken, PROJECT_ENVI
 pub use systems::timing::Due;
 pub use systems::trigger::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams, Triggered};
 pub use systems::workers::TaskSpec;
+pub use waits::{CallAnswer, Continuation, JournalView, TokenCreated, TokenParams, Wait};
 
 /// The system clock.
 pub struct SystemClock;

@@ -12,6 +12,7 @@ fn config() -> Config {
     Config {
         timeouts: Timeouts { executing: Duration::from_secs(30), pending_cancel: Duration::from_secs(10) },
         stall_retry_delay: Duration::from_millis(250),
+        ..Config::default()
     }
 }
 

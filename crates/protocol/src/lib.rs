@@ -8,8 +8,10 @@
 pub mod admin;
 pub mod api;
 pub mod batches;
+pub mod durable;
 pub mod environments;
 pub mod queues;
+pub mod waitpoints;
 pub mod worker;
 
 pub use stint_types as types;

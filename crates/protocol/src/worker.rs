@@ -169,6 +169,11 @@ pub struct DequeuedRun {
     pub is_test: bool,
     /// When the run was created, RFC 3339.
     pub created_at: String,
+    /// The run's journal: its durable calls so far, in call order, for a run that goes on after
+    /// a suspension or a failed attempt. A replaying task gets these results instead of making
+    /// the calls again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<crate::durable::JournalEntry>,
 }
 
 /// `POST /api/v1/workers/{workerId}/heartbeat`: the worker is alive and still running these
@@ -206,7 +211,8 @@ pub struct HeartbeatAction {
     pub run_id: String,
     /// The instruction.
     pub action: RunAction,
-    /// The run's current snapshot id. After `cancel`, send the completion with this id.
+    /// The run's current snapshot id. After `cancel`, send the completion with this id; with
+    /// `continue`, hold this id from now on (it changes when a wait completes in place).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
 }

@@ -223,6 +223,7 @@ pub(crate) mod tests {
             max_duration: None,
             is_test: false,
             created_at: "2026-01-01T00:00:00Z".into(),
+            journal: Vec::new(),
         }
     }
 

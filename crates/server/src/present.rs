@@ -97,5 +97,6 @@ pub fn dequeued(run: &RunRow) -> DequeuedRun {
         max_duration: run.max_duration,
         is_test: run.is_test,
         created_at: run.created_at.to_rfc3339(),
+        journal: Vec::new(),
     }
 }

@@ -125,6 +125,7 @@ pub fn queued_run(queue: &QueueRow, task: &str, created_at: i64) -> (RunRow, Sna
         depth: 0,
         batch_id: None,
         batch_index: None,
+        resuming: false,
         created_at: Timestamp(created_at),
         updated_at: Timestamp(created_at),
         started_at: None,

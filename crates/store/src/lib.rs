@@ -10,6 +10,7 @@ mod rows;
 mod signal;
 mod store;
 mod tables;
+mod waits;
 
 pub use error::Error;
 pub use rows::{AccessTokenRow, AdminTokenRow, RequestKeyRow, WorkerVersionRow};
@@ -21,5 +22,6 @@ pub use rows::{BatchItemRow, BatchRow, NewRun};
 pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
-pub use tables::{BatchTable, OptionTable, RateTable};
+pub use tables::{BatchTable, OptionTable, RateTable, WaitpointTable};
+pub use waits::{JournalRow, WaitpointListParams, WaitpointRow};
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};

@@ -370,6 +370,9 @@ pub struct RunRow {
     pub batch_id: Option<BatchId>,
     /// The run's place in its batch, from 0.
     pub batch_index: Option<u32>,
+    /// Set while the run is queued to go on with an attempt that was suspended on waitpoints: its
+    /// next start resumes that attempt (same attempt number) instead of starting a new one.
+    pub resuming: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

@@ -1,7 +1,9 @@
 //! The table traits a transaction offers. Each backend implements them with its own SQL.
 
 use async_trait::async_trait;
-use stint_types::{BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
+use stint_types::{
+    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WaitpointId, WorkerId,
+};
 
 use crate::signal::Signal;
 
@@ -16,6 +18,7 @@ use crate::rows::{
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 use crate::rows::{BatchItemRow, BatchRow, NewRun};
+use crate::waits::{JournalRow, WaitpointListParams, WaitpointRow};
 
 /// A transaction: every table, used through `&mut dyn Tx`.
 pub trait Tx:
@@ -27,6 +30,7 @@ pub trait Tx:
     + RunTable
     + OptionTable
     + BatchTable
+    + WaitpointTable
     + LeaseTable
     + Signals
     + Send
@@ -42,6 +46,7 @@ impl<
         + RunTable
         + OptionTable
         + BatchTable
+        + WaitpointTable
         + LeaseTable
         + Signals
         + Send,
@@ -404,4 +409,72 @@ pub trait BatchTable {
     async fn batch_indexes(&mut self, batch_id: &BatchId) -> Result<Vec<u32>, Error>;
     /// A batch's items that have arrived, by index.
     async fn batch_items(&mut self, batch_id: &BatchId) -> Result<Vec<BatchItemRow>, Error>;
+}
+
+/// Waitpoints, the edges blocking runs on them (`run_waitpoints`), runs' journals, and the
+/// instance's named secrets.
+///
+/// On a store with several writers, callers make blocking and completing safe against each other
+/// by locking: a run is blocked only after [`WaitpointTable::waitpoint_lock_many`] locked its
+/// waitpoints, and a completion re-counts a run's pending waitpoints only after locking the run
+/// ([`RunTable::run_lock`]).
+#[async_trait]
+pub trait WaitpointTable {
+    /// Adds a waitpoint; an id or an idempotency key the environment has already is a
+    /// [`Error::Duplicate`], and adds nothing.
+    async fn waitpoint_insert(&mut self, row: &WaitpointRow) -> Result<(), Error>;
+    /// A waitpoint.
+    async fn waitpoint_get(&mut self, id: &WaitpointId) -> Result<Option<WaitpointRow>, Error>;
+    /// The waitpoints with these ids that exist, in any order.
+    async fn waitpoint_get_many(&mut self, ids: &[WaitpointId]) -> Result<Vec<WaitpointRow>, Error>;
+    /// The waitpoints with these ids that exist, locked until the transaction ends (in id order),
+    /// so that blocking a run on them and completing them exclude each other.
+    async fn waitpoint_lock_many(&mut self, ids: &[WaitpointId]) -> Result<Vec<WaitpointRow>, Error>;
+    /// The environment's waitpoint holding this idempotency key, if any.
+    async fn waitpoint_by_key(&mut self, env_id: &EnvId, key: &str) -> Result<Option<WaitpointRow>, Error>;
+    /// Gives a waitpoint's idempotency key up: it moves to `inactive_idempotency_key` and
+    /// `replacement` (random) takes its place, so a new waitpoint can hold the key.
+    async fn waitpoint_retire_key(&mut self, id: &WaitpointId, replacement: &str) -> Result<(), Error>;
+    /// Completes a pending waitpoint with its output; true if it was pending, false (and nothing
+    /// changes) if it was completed already.
+    async fn waitpoint_complete(
+        &mut self,
+        id: &WaitpointId,
+        output: Option<&str>,
+        output_type: Option<&str>,
+        is_error: bool,
+        at: Timestamp,
+    ) -> Result<bool, Error>;
+    /// An environment's `MANUAL` waitpoints matching the filters, newest first.
+    async fn waitpoint_list(&mut self, params: &WaitpointListParams) -> Result<Vec<WaitpointRow>, Error>;
+    /// Pending `DATETIME` and `MANUAL` waitpoints whose `completed_after` is at or before `now`,
+    /// earliest first.
+    async fn waitpoint_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<WaitpointRow>, Error>;
+    /// The earliest `completed_after` of a pending waitpoint.
+    async fn waitpoint_next_due(&mut self) -> Result<Option<Timestamp>, Error>;
+    /// The pending `RUN` waitpoints completed by any of these runs.
+    async fn waitpoint_pending_for_runs(&mut self, run_ids: &[RunId]) -> Result<Vec<WaitpointRow>, Error>;
+    /// The pending `BATCH` waitpoints completed by any of these batches.
+    async fn waitpoint_pending_for_batches(&mut self, batch_ids: &[BatchId]) -> Result<Vec<WaitpointRow>, Error>;
+    /// The `RUN` waitpoint of a run, pending or not.
+    async fn waitpoint_of_run(&mut self, run_id: &RunId) -> Result<Option<WaitpointRow>, Error>;
+    /// Blocks a run on waitpoints: adds the edges that do not exist yet.
+    async fn waitpoint_block(&mut self, run_id: &RunId, waitpoint_ids: &[WaitpointId], at: Timestamp)
+    -> Result<(), Error>;
+    /// The runs blocked on any of these waitpoints, distinct, in id order.
+    async fn waitpoint_blocked_runs(&mut self, waitpoint_ids: &[WaitpointId]) -> Result<Vec<RunId>, Error>;
+    /// How many of the waitpoints blocking a run are still pending.
+    async fn waitpoint_pending_count(&mut self, run_id: &RunId) -> Result<u32, Error>;
+    /// Removes every edge blocking a run.
+    async fn waitpoint_unblock(&mut self, run_id: &RunId) -> Result<(), Error>;
+    /// How many runs of a batch (runs carrying its id) have not finished.
+    async fn batch_unfinished(&mut self, batch_id: &BatchId) -> Result<u32, Error>;
+    /// Records a durable call of a run; a place the run's journal has already is a
+    /// [`Error::Duplicate`], and records nothing.
+    async fn journal_insert(&mut self, row: &JournalRow) -> Result<(), Error>;
+    /// A run's journal, in call order.
+    async fn journal_list(&mut self, run_id: &RunId) -> Result<Vec<JournalRow>, Error>;
+    /// The instance's secret named `name`: the one stored, or `value`, stored now, when there is
+    /// none. Nodes racing to store one all get the one stored first.
+    async fn secret_get_or_insert(&mut self, name: &str, value: &str) -> Result<String, Error>;
 }

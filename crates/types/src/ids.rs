@@ -129,6 +129,12 @@ id_type!(
     "batch_"
 );
 
+id_type!(
+    /// A waitpoint, `waitpoint_…`: something a run can wait for (a time, a token, a run, a batch).
+    WaitpointId,
+    "waitpoint_"
+);
+
 /// Text that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdError {

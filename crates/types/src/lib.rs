@@ -14,12 +14,14 @@ pub mod retry;
 pub mod status;
 pub mod time;
 pub mod version;
+pub mod waitpoint;
 
 pub use batch::BatchStatus;
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
-pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WorkerId};
+pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WaitpointId, WorkerId};
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
 pub use time::{Clock, Timestamp};
 pub use version::{Version, check_version};
+pub use waitpoint::{JournalKind, WaitpointKind, WaitpointStatus};

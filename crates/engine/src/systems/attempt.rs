@@ -18,6 +18,9 @@ use crate::systems::metadata;
 pub enum HeartbeatVerdict {
     /// Keep going.
     Continue,
+    /// Keep going, holding this snapshot from now on: a wait of the attempt completed in place,
+    /// and the answer saying so may not have reached the worker yet.
+    Moved(SnapshotId),
     /// The run was cancelled; complete it with this snapshot id.
     Cancel(SnapshotId),
     /// The attempt is no longer the worker's; drop it.

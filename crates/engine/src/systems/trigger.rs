@@ -347,6 +347,7 @@ pub(crate) fn new_run(
         depth: lineage.depth,
         batch_id: None,
         batch_index: None,
+        resuming: false,
         created_at: now,
         updated_at: now,
         started_at: None,

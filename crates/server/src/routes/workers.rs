@@ -198,6 +198,7 @@ pub async fn heartbeat(
             let verdict = if parsed.is_some() { verdicts.next() } else { None };
             let (action, snapshot_id) = match verdict {
                 Some(HeartbeatVerdict::Continue) => (RunAction::Continue, None),
+                Some(HeartbeatVerdict::Moved(snapshot)) => (RunAction::Continue, Some(snapshot.to_string())),
                 Some(HeartbeatVerdict::Cancel(snapshot)) => (RunAction::Cancel, Some(snapshot.to_string())),
                 Some(HeartbeatVerdict::Stop) | None => (RunAction::Stop, None),
             };

@@ -23,4 +23,5 @@ mod rates;
 mod rows;
 mod runs;
 mod tenancy;
+mod waitpoints;
 mod workers;

@@ -9,4 +9,6 @@ mod rates;
 mod run_inserts;
 pub(crate) mod runs;
 mod tenancy;
+mod waitpoints;
 mod workers;
+

@@ -84,6 +84,7 @@ pub(crate) fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         depth: r.get(42)?,
         batch_id: r.get::<_, Option<String>>(43)?.map(BatchId::from_stored),
         batch_index: r.get(44)?,
+        resuming: false,
     })
 }
 
