@@ -158,7 +158,7 @@ pub async fn dequeue(
         return Err(ApiError::invalid(format!("waitMs must be at most {MAX_WAIT_MS}")));
     }
     let runs = state.engine.dequeue(&worker, request.max_runs, Duration::from_millis(request.wait_ms)).await?;
-    Ok(axum::Json(DequeueResponse { runs: runs.iter().map(present::dequeued).collect() }))
+    Ok(axum::Json(DequeueResponse { runs: runs.iter().map(|run| present::dequeued(run, Vec::new())).collect() }))
 }
 
 /// `POST /api/v1/workers/{workerId}/disconnect`: the worker is shutting down; its waiting
