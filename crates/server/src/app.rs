@@ -70,6 +70,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workers/{worker_id}/complete", post(workers::complete))
         .route("/api/v1/workers/{worker_id}/metadata", post(workers::metadata))
         .route("/api/v1/workers/{worker_id}/disconnect", post(workers::disconnect))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/steps", post(workers::step))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/waits", post(workers::wait))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/continue", post(workers::continue_run))
         .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));
     // A token's callback URL is its own credential: no key, so no environment's rate limit.

@@ -267,6 +267,28 @@ const ROUTES: &[Route] = &[
             )
         },
     },
+    // The target snapshot is not the run's: the owner's calls are answered STALE or STOP.
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/steps",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 0, "name": "iso-step", "output": 1})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/waits",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 1, "wait": {"type": "token", "id": t.waitpoint}})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/continue",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 1, "waitMs": 0})),
+    },
     Route {
         method: "POST",
         path: "/api/v1/workers/{worker_id}/disconnect",
