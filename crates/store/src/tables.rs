@@ -459,8 +459,12 @@ pub trait WaitpointTable {
     /// The `RUN` waitpoint of a run, pending or not.
     async fn waitpoint_of_run(&mut self, run_id: &RunId) -> Result<Option<WaitpointRow>, Error>;
     /// Blocks a run on waitpoints: adds the edges that do not exist yet.
-    async fn waitpoint_block(&mut self, run_id: &RunId, waitpoint_ids: &[WaitpointId], at: Timestamp)
-    -> Result<(), Error>;
+    async fn waitpoint_block(
+        &mut self,
+        run_id: &RunId,
+        waitpoint_ids: &[WaitpointId],
+        at: Timestamp,
+    ) -> Result<(), Error>;
     /// The runs blocked on any of these waitpoints, distinct, in id order.
     async fn waitpoint_blocked_runs(&mut self, waitpoint_ids: &[WaitpointId]) -> Result<Vec<RunId>, Error>;
     /// How many of the waitpoints blocking a run are still pending.
