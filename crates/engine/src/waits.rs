@@ -391,10 +391,10 @@ impl Engine {
     }
 }
 
-/// The run `run_id` of `env`, which must be executing an attempt.
+/// The run `run_id` of `env`, which must be executing an attempt (blocked or not).
 async fn executing_run(tx: &mut dyn Tx, env: &EnvironmentRow, run_id: &RunId) -> Result<RunRow, Error> {
     let run = visible_run(tx, env, run_id).await?;
-    if run.execution_status != ExecutionStatus::Executing {
+    if !matches!(run.execution_status, ExecutionStatus::Executing | ExecutionStatus::ExecutingWithWaitpoints) {
         return Err(Error::Invalid(format!(
             "Run {run_id} is not executing an attempt (it is {}); only an executing run can wait",
             run.execution_status

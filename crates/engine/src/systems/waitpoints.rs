@@ -176,8 +176,9 @@ fn requeued(run: &RunRow, ids: &Ids, now: Timestamp) -> RunRow {
     next
 }
 
-/// Blocks a run held by its worker on `waitpoints`. Returns the run's next state when it is
-/// blocked, `None` when none of them is pending (the run goes on as it is). With `suspend`, the
+/// Blocks a run held by its worker on `waitpoints` (a run blocked already waits on them too).
+/// Returns the run's next state when it is blocked, `None` when none of them is pending (the run
+/// goes on as it is). With `suspend`, the
 /// attempt is suspended at once, its slot freed (a child waited on needs the slot).
 pub(crate) async fn block(
     tx: &mut dyn Tx,
@@ -201,6 +202,10 @@ pub(crate) async fn block(
         return Ok(None);
     }
     tx.waitpoint_block(&run.id, &pending, ctx.now).await?;
+    if run.execution_status == ExecutionStatus::ExecutingWithWaitpoints {
+        // Blocked already: it now waits on these too.
+        return Ok(Some(run.clone()));
+    }
     let next = if suspend {
         suspended(run, &ctx.ids, ctx.now)
     } else {
