@@ -232,7 +232,10 @@ async fn a_parent_waits_for_its_child_which_runs_on_the_parents_version() {
         panic!("expected the parent to go on")
     };
     let result = entry.output.unwrap();
-    assert_eq!((result["ok"].clone(), result["output"].clone()), (serde_json::json!(true), serde_json::json!({"y": 2})));
+    assert_eq!(
+        (result["ok"].clone(), result["output"].clone()),
+        (serde_json::json!(true), serde_json::json!({"y": 2}))
+    );
     assert_eq!(result["id"], child.id.to_string());
 }
 
@@ -242,20 +245,33 @@ async fn a_parent_waiting_on_a_cached_child_gets_its_result_and_a_failed_child_i
     let worker = h.worker(&h.prod, vec![task("parent"), task("child")]).await;
     let keyed = || TriggerParams {
         idempotency: Some(Idempotency { key: "once".into(), ttl: Duration::from_secs(3_600) }),
-        max_attempts: Some(1),
         ..TriggerParams::new("child", "1")
     };
     let child = h.engine.trigger(&h.prod, keyed()).await.unwrap().run;
     let child = h.dequeue(&worker, 1).await.into_iter().find(|r| r.id == child.id).unwrap();
-    h.fail(&h.prod, &child, "boom").await;
+    h.succeed(&h.prod, &child, "\"done\"").await;
     let parent = started(&h, &worker, "parent").await;
-    // The child has finished already: the wait is over at once.
+    // The key names the finished child: the wait is over at once, with its output.
     let CallAnswer::Completed { entry, .. } = wait(&h, &worker, &parent, 0, Wait::Run(keyed())).await else {
         panic!("expected the finished child's result at once")
     };
     let result = entry.output.unwrap();
-    assert_eq!(result["ok"], false);
+    assert_eq!((result["ok"].clone(), result["output"].clone()), (serde_json::json!(true), serde_json::json!("done")));
     assert_eq!(result["id"], child.id.to_string());
+
+    // A child that fails for good comes back as its error.
+    let failing = TriggerParams { max_attempts: Some(1), ..TriggerParams::new("child", "2") };
+    let blocked = waiting(&wait(&h, &worker, &parent, 1, Wait::Run(failing)).await);
+    let child = h.dequeue(&worker, 1).await.remove(0);
+    h.fail(&h.prod, &child, "boom").await;
+    let Continuation::Continue { entry, .. } = continue_now(&h, &worker, &parent, &blocked, 1).await else {
+        panic!("expected the parent to go on")
+    };
+    let result = entry.output.unwrap();
+    assert_eq!(
+        (result["ok"].clone(), result["status"].clone()),
+        (serde_json::json!(false), serde_json::json!("FAILED"))
+    );
     assert_eq!(result["error"]["message"], "boom");
 }
 
@@ -264,7 +280,8 @@ async fn a_batch_comes_back_in_item_order_failures_included() {
     let h = Harness::new().await;
     let worker = h.worker(&h.prod, vec![task("parent"), task("child")]).await;
     let parent = started(&h, &worker, "parent").await;
-    let items = (0..3).map(|i| TriggerParams { max_attempts: Some(1), ..TriggerParams::new("child", i.to_string()) }).collect();
+    let items =
+        (0..3).map(|i| TriggerParams { max_attempts: Some(1), ..TriggerParams::new("child", i.to_string()) }).collect();
     let blocked = waiting(&wait(&h, &worker, &parent, 0, Wait::Batch(items)).await);
     let mut children = h.dequeue(&worker, 3).await;
     children.sort_by_key(|r| r.batch_index);
@@ -279,7 +296,10 @@ async fn a_batch_comes_back_in_item_order_failures_included() {
     let runs = entry.output.unwrap()["runs"].as_array().unwrap().clone();
     let oks: Vec<_> = runs.iter().map(|r| r["ok"].as_bool().unwrap()).collect();
     assert_eq!(oks, [true, false, true]);
-    assert_eq!((runs[0]["output"].clone(), runs[2]["output"].clone()), (serde_json::json!("a"), serde_json::json!("c")));
+    assert_eq!(
+        (runs[0]["output"].clone(), runs[2]["output"].clone()),
+        (serde_json::json!("a"), serde_json::json!("c"))
+    );
 }
 
 #[tokio::test]
