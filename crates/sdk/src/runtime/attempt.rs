@@ -13,6 +13,7 @@ use stint_protocol::worker::{Completion, DequeuedRun, RunRef};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
+use super::running::HeldSnapshot;
 use crate::TaskContext;
 use crate::task::{Handler, Outcome};
 
@@ -38,8 +39,11 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
     let payload = std::mem::take(&mut run.payload);
     let context = TaskContext::from_run(&mut run, shared.triggers.clone());
     let metadata = context.metadata().clone();
-    shared.metadata.insert(run.run_id.clone(), run.snapshot_id.clone(), metadata.clone());
-    let (token, stopped) = shared.running.insert(run.run_id.clone(), run.snapshot_id.clone());
+    // The snapshot the attempt holds changes as it waits; whatever reports on the attempt reads
+    // the current one.
+    let snapshot = HeldSnapshot::new(std::mem::take(&mut run.snapshot_id));
+    shared.metadata.insert(run.run_id.clone(), Arc::clone(&snapshot), metadata.clone());
+    let (token, stopped) = shared.running.insert(run.run_id.clone(), Arc::clone(&snapshot));
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
         let outcome = tokio::select! {
@@ -54,12 +58,12 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
         {
             // The changes not sent yet go with the completion, after any send in flight.
             let operations = metadata.finish().await;
-            let run_ref = RunRef { run_id: run.run_id.clone(), snapshot_id: run.snapshot_id.clone() };
+            let run_ref = RunRef { run_id: run.run_id.clone(), snapshot_id: snapshot.current() };
             let mut completion = completion(run_ref, outcome);
             completion.metadata_operations = operations;
             shared.completions.push(completion);
         }
-        shared.metadata.remove(&run.run_id, &run.snapshot_id);
+        shared.metadata.remove(&run.run_id, &snapshot);
         drop(slot);
     });
 }
