@@ -7,7 +7,8 @@
 //!
 //! Changes are fenced on the snapshot the attempt holds when they are sent. A durable call can
 //! move the attempt to a new snapshot while a call is in flight; changes answered `STALE` then are
-//! put back and go with the next call, under the new snapshot.
+//! put back and go with the next call, under the new snapshot. Before a wait blocks the run, the
+//! attempt's changes are sent first ([`flush_now`]): a run that is suspended sends no completion.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +114,31 @@ async fn flush(shared: &Shared, attempts: &[Attempt]) {
         }
     }
     drop(guards);
+}
+
+/// Sends the changes of one attempt now, holding its sending lock, and returns once the server
+/// has answered. Changes whose call failed are put back, to go with a later call or the
+/// completion.
+pub(crate) async fn flush_now(shared: &Shared, run_id: &str, snapshot: &Arc<HeldSnapshot>, metadata: &Metadata) {
+    let sending = metadata.sending();
+    let _sending = sending.lock().await;
+    let operations = metadata.take_pending();
+    if operations.is_empty() {
+        return;
+    }
+    let run = RunMetadata { run_id: run_id.to_string(), snapshot_id: snapshot.current(), operations };
+    let request = MetadataRequest { runs: vec![run] };
+    let (_, answer) = shared.session.post::<_, MetadataResponse>("metadata", &request, FLUSH_TIMEOUT).await;
+    let attempt = Attempt { run_id: run_id.to_string(), snapshot: Arc::clone(snapshot), metadata: metadata.clone() };
+    let Some(run) = request.runs.into_iter().next() else { return };
+    match answer.map(|response| response.runs.into_iter().next()) {
+        Ok(Some(result)) => answered(&attempt, run, result),
+        Ok(None) => tracing::warn!(run_id, "the server did not answer about the metadata changes sent"),
+        Err(error) => {
+            tracing::warn!(%error, run_id, "could not send metadata changes before a wait; sending them later");
+            metadata.restore(run.operations);
+        }
+    }
 }
 
 /// Acts on the answer about one attempt's changes.
