@@ -131,13 +131,7 @@ impl Client {
         let items = items
             .into_iter()
             .enumerate()
-            .map(|(at, item)| {
-                let payload = item.payload.map_err(|error| {
-                    Error::Invalid(format!("item {at}: the payload cannot be sent as JSON: {error}"))
-                })?;
-                let options = Some(item.options.to_wire(parent)?);
-                Ok(BatchTriggerItem { task: item.task_id, payload, context: None, options })
-            })
+            .map(|(at, item)| item.into_wire(at, parent))
             .collect::<Result<Vec<_>, Error>>()?;
         let request = BatchTriggerRequest { items, ..BatchTriggerRequest::default() };
         // The batch's idempotency key, one for every try: a retry after a lost answer gets the
@@ -214,6 +208,16 @@ impl BatchItem {
     pub fn options(mut self, options: TriggerOptions) -> BatchItem {
         self.options = options;
         self
+    }
+
+    /// The item as the API takes it, item `at` of its batch, its run a child of `parent` when
+    /// given.
+    pub(crate) fn into_wire(self, at: usize, parent: Option<&str>) -> Result<BatchTriggerItem, Error> {
+        let payload = self
+            .payload
+            .map_err(|error| Error::Invalid(format!("item {at}: the payload cannot be sent as JSON: {error}")))?;
+        let options = Some(self.options.to_wire(parent)?);
+        Ok(BatchTriggerItem { task: self.task_id, payload, context: None, options })
     }
 }
 

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use stint_protocol::worker::DequeuedRun;
 
+use crate::durable::{Connection, Durable};
+use crate::runtime::running::HeldSnapshot;
 use crate::{BatchHandle, BatchItem, Client, Error, Metadata, TriggerHandle, TriggerOptions};
 
-/// The run and attempt a task is executing. Cloning is cheap: clones share one allocation.
+/// The run and attempt a task is executing, and the durable calls it makes (see "Durable
+/// execution" in the crate's documentation). Cloning is cheap: clones share one allocation, and
+/// one journal position counter, so durable calls made through any clone are numbered together.
 #[derive(Clone, Debug)]
 pub struct TaskContext {
     inner: Arc<Inner>,
@@ -27,6 +31,7 @@ struct Inner {
     queue: String,
     concurrency_key: Option<String>,
     created_at: String,
+    durable: Durable,
 }
 
 /// How a task triggers other runs.
@@ -39,8 +44,15 @@ pub(crate) enum Triggers {
 }
 
 impl TaskContext {
-    /// The context of a dequeued run, taking everything but the payload.
-    pub(crate) fn from_run(run: &mut DequeuedRun, triggers: Triggers) -> TaskContext {
+    /// The context of a dequeued run, taking everything but the payload, whose attempt holds
+    /// `snapshot` and makes its durable calls through `connection` (with none, it can only
+    /// replay recorded results).
+    pub(crate) fn from_run(
+        run: &mut DequeuedRun,
+        triggers: Triggers,
+        snapshot: Arc<HeldSnapshot>,
+        connection: Option<Arc<dyn Connection>>,
+    ) -> TaskContext {
         TaskContext {
             inner: Arc::new(Inner {
                 run_id: run.run_id.clone(),
@@ -54,6 +66,7 @@ impl TaskContext {
                 queue: std::mem::take(&mut run.queue),
                 concurrency_key: run.concurrency_key.take(),
                 created_at: std::mem::take(&mut run.created_at),
+                durable: Durable::new(std::mem::take(&mut run.journal), snapshot, connection),
             }),
         }
     }
@@ -138,6 +151,11 @@ impl TaskContext {
         &self.inner.created_at
     }
 
+    /// The attempt's durable state.
+    pub(crate) fn durable(&self) -> &Durable {
+        &self.inner.durable
+    }
+
     /// A logger whose events carry this run's id, task and attempt.
     pub fn logger(&self) -> Logger<'_> {
         Logger { context: self }
@@ -203,7 +221,8 @@ pub(crate) mod tests {
 
     /// A context that cannot trigger runs, for tests.
     pub(crate) fn detached(run: &mut DequeuedRun) -> TaskContext {
-        TaskContext::from_run(run, Triggers::Unavailable("this context has no client"))
+        let snapshot = HeldSnapshot::new(run.snapshot_id.clone());
+        TaskContext::from_run(run, Triggers::Unavailable("this context has no client"), snapshot, None)
     }
 
     /// A dequeued run of `task` with attempt `attempt` and this payload, for tests.

@@ -31,9 +31,63 @@
 //! [`Retry`] settings unless the error is [fatal](TaskError::fatal). A panic fails only its
 //! attempt. A payload that does not decode into the task's input type fails the run without
 //! retries.
+//!
+//! # Durable execution
+//!
+//! A task can record the results of its work in the run's journal and wait for time, tokens or
+//! child runs for as long as it takes, without holding a worker while it waits:
+//! [`TaskContext::step`], [`TaskContext::wait_for`], [`TaskContext::wait_until`],
+//! [`TaskContext::wait_for_token`], [`TaskContext::trigger_and_wait`] and
+//! [`TaskContext::batch_trigger_and_wait`] are its durable calls.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use stint_sdk::{TaskContext, TaskError, TriggerOptions};
+//!
+//! async fn onboard(ctx: TaskContext, user: String) -> Result<String, TaskError> {
+//!     // Runs once per run: a replay gets the recorded id back.
+//!     let account: String = ctx.step("create-account", || async { Ok(format!("acct-{user}")) }).await?;
+//!     // A long wait suspends the run and frees the worker.
+//!     ctx.wait_for(Duration::from_secs(24 * 3_600)).await?;
+//!     let report = ctx.trigger_and_wait("send-report", &account, TriggerOptions::new()).await?;
+//!     let sent: bool = report.output()?;
+//!     Ok(format!("{account}: report sent {sent}"))
+//! }
+//! ```
+//!
+//! A wait that the server cannot answer at once blocks the run. The attempt first waits in place,
+//! holding its slot; after the server's threshold (5 s by default) the server suspends the run:
+//! the attempt ends without a result and frees its slot. When the waits complete the run is
+//! queued again, and a worker *replays* it: it runs the task again from the top, and each durable
+//! call whose result the journal holds returns that result at once instead of being made again.
+//! A failed attempt's retry replays the same way. So a task must follow these rules:
+//!
+//! - **The same durable calls, in the same order, on every replay.** Calls are numbered in call
+//!   order from 0, and each is checked against the journal's entry at its position: its kind, and
+//!   a step's name, a token's id, a child's task identifier, a batch's item count (not a wait's
+//!   time, which `wait_for` computes anew). Branch only on what a replay sees the same: the
+//!   payload, and results of durable calls. Not on the clock, randomness, or data read outside a
+//!   step. A call that does not match fails the run with `NonDeterminismError`, without retries.
+//! - **Code outside steps runs again on every replay**, including logging and metadata changes
+//!   (put changes that must happen once inside a step). Only a step's closure is skipped once its
+//!   output is recorded.
+//! - **Steps must be idempotent.** A step runs until it succeeds once, and can run again after
+//!   succeeding if the worker crashes or loses the server between running it and recording its
+//!   output. A step that fails records nothing, so the next attempt runs it again.
+//! - **One durable call at a time.** Do not join or spawn them side by side, do not make one
+//!   inside a step, and do not drop one unfinished (a `select!` or a timeout around it): the run
+//!   then fails with `ConcurrentDurableCallError`. Clones of a [`TaskContext`] share one counter.
+//! - **Outputs round-trip through JSON.** A replay reads a step's output back from the journal as
+//!   JSON, so its type must deserialize from what it serializes to, and must not change between
+//!   the attempt that records it and the ones that replay it.
+//!
+//! Every durable call returns a [`DurableError`] when it cannot give its result; `?` turns it into
+//! the [`TaskError`] it stands for.
 
 mod client;
 mod context;
+mod durable;
 mod error;
 mod metadata;
 mod retry;
@@ -45,6 +99,7 @@ mod worker;
 
 pub use client::{BatchHandle, BatchItem, Client, TriggerHandle};
 pub use context::{Logger, TaskContext};
+pub use durable::{BatchResult, ChildRunError, DurableError, RunResult, TokenTimeout};
 pub use error::Error;
 pub use metadata::{Metadata, MetadataError};
 pub use retry::Retry;

@@ -227,9 +227,16 @@ where
                 return Box::pin(std::future::ready(Outcome::internal(ErrorCode::TaskInputError, message, true)));
             }
         };
+        let durable = context.clone();
         let running = (self.run)(context, input);
         Box::pin(async move {
-            match running.await {
+            let result = running.await;
+            // A misuse of durable calls fails the attempt even when the task went on after it.
+            if let Some(error) = durable.durable_failure() {
+                let (error, skip_retrying) = error.into_wire();
+                return Outcome::Failure { error, skip_retrying };
+            }
+            match result {
                 Ok(output) => match serde_json::to_value(&output) {
                     Ok(value) => Outcome::Success(value),
                     Err(error) => Outcome::internal(

@@ -271,7 +271,7 @@ fn duration_text(duration: Duration) -> String {
 }
 
 /// A time as RFC 3339 text with milliseconds.
-fn date_text(at: SystemTime) -> String {
+pub(crate) fn date_text(at: SystemTime) -> String {
     let ms = at.duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
     Timestamp(ms).to_rfc3339()
 }

@@ -13,6 +13,8 @@ use stint_protocol::worker::{Completion, DequeuedRun, RunRef};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
+use super::durable::Link;
+use super::running::HeldSnapshot;
 use crate::TaskContext;
 use crate::task::{Handler, Outcome};
 
@@ -36,16 +38,21 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
     let limit = run.max_duration.map(|seconds| Duration::from_secs(u64::from(seconds))).or(task.max_duration);
     let handler = Arc::clone(&task.handler);
     let payload = std::mem::take(&mut run.payload);
-    let context = TaskContext::from_run(&mut run, shared.triggers.clone());
+    // The snapshot the attempt holds changes as it waits; whatever reports on the attempt reads
+    // the current one.
+    let snapshot = HeldSnapshot::new(std::mem::take(&mut run.snapshot_id));
+    let (token, stopped) = shared.running.insert(run.run_id.clone(), Arc::clone(&snapshot));
+    let link = Link { shared: Arc::clone(shared), run_id: run.run_id.clone(), token, snapshot: Arc::clone(&snapshot) };
+    let context = TaskContext::from_run(&mut run, shared.triggers.clone(), Arc::clone(&snapshot), Some(Arc::new(link)));
     let metadata = context.metadata().clone();
-    shared.metadata.insert(run.run_id.clone(), run.snapshot_id.clone(), metadata.clone());
-    let (token, stopped) = shared.running.insert(run.run_id.clone(), run.snapshot_id.clone());
+    shared.metadata.insert(run.run_id.clone(), Arc::clone(&snapshot), metadata.clone());
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
         let outcome = tokio::select! {
             biased;
-            // The entry was removed by a heartbeat answer or at shutdown: whoever removed it
-            // reports the attempt, if anyone does.
+            // The entry was removed by a heartbeat answer, a durable call the server answered
+            // SUSPEND or STOP, or at shutdown: whoever removed it reports the attempt, if anyone
+            // does. Dropping the task's future here ends a durable call waiting for ever.
             _ = stopped => None,
             outcome = execute(handler, context, payload, limit) => Some(outcome),
         };
@@ -54,12 +61,12 @@ pub(crate) fn start(shared: &Arc<Shared>, mut run: DequeuedRun, slot: OwnedSemap
         {
             // The changes not sent yet go with the completion, after any send in flight.
             let operations = metadata.finish().await;
-            let run_ref = RunRef { run_id: run.run_id.clone(), snapshot_id: run.snapshot_id.clone() };
+            let run_ref = RunRef { run_id: run.run_id.clone(), snapshot_id: snapshot.current() };
             let mut completion = completion(run_ref, outcome);
             completion.metadata_operations = operations;
             shared.completions.push(completion);
         }
-        shared.metadata.remove(&run.run_id, &run.snapshot_id);
+        shared.metadata.remove(&run.run_id, &snapshot);
         drop(slot);
     });
 }

@@ -51,8 +51,8 @@ pub(crate) async fn heartbeat_loop(shared: &Shared) {
     }
 }
 
-/// Applies the answer about each attempt of a heartbeat. Only attempts still in progress are
-/// acted on: an attempt whose completion is unanswered is no longer in `running`, and that
+/// Applies the answer about each attempt of a heartbeat. Only attempts still in progress, and
+/// still holding the snapshot the heartbeat named, are acted on: an attempt whose completion is unanswered is no longer in `running`, and that
 /// completion settles it. On STOP the server answers the completion STALE, which is dropped; on
 /// CANCEL it answers STALE with the run `PENDING_CANCEL`, and the flusher confirms the
 /// cancellation then, so reporting it here as well would report it twice.
@@ -67,7 +67,15 @@ fn apply(shared: &Shared, sent: &[RunRef], actions: Vec<HeartbeatAction>) {
             },
         };
         match action.action {
-            RunAction::Continue => {}
+            // The run's snapshot changed while it stayed this worker's (a wait completed in
+            // place): the attempt holds the new one from now on, unless it has moved on already.
+            RunAction::Continue => {
+                if let Some(current) = action.snapshot_id.filter(|current| *current != held.snapshot_id)
+                    && shared.running.advance(&held.run_id, &held.snapshot_id, &current)
+                {
+                    tracing::debug!(run_id = %held.run_id, snapshot_id = %current, "the attempt holds a new snapshot");
+                }
+            }
             RunAction::Cancel => {
                 // An attempt that finished since the heartbeat was sent, or had finished before,
                 // has queued its own completion; the server answers it STALE with PENDING_CANCEL
@@ -95,6 +103,7 @@ mod tests {
     use stint_protocol::worker::{Completion, RegisterRequest};
 
     use super::super::api::Api;
+    use super::super::running::HeldSnapshot;
     use super::super::session::Session;
     use super::*;
 
@@ -116,7 +125,7 @@ mod tests {
         let shared = shared();
         let finished = [RunRef { run_id: "run_a".into(), snapshot_id: "s1".into() }];
         shared.completions.push(Completion::success(finished[0].clone(), json!("done")));
-        let (_token, _stop) = shared.running.insert("run_b".into(), "s1".into());
+        let (_token, _stop) = shared.running.insert("run_b".into(), HeldSnapshot::new("s1"));
         let running = [RunRef { run_id: "run_b".into(), snapshot_id: "s1".into() }];
         // The completion of the finished attempt is the one to settle it, even when cancelled.
         apply(&shared, &finished, vec![action("run_a", RunAction::Cancel, Some("s2"))]);
@@ -129,5 +138,21 @@ mod tests {
         let queued = shared.completions.take_batch();
         assert_eq!(queued.len(), 2);
         assert_eq!((queued[1].run_id.as_str(), queued[1].snapshot_id.as_str()), ("run_b", "s2"));
+    }
+
+    #[test]
+    fn a_continue_naming_a_new_snapshot_moves_the_attempt_to_it() {
+        let shared = shared();
+        let snapshot = HeldSnapshot::new("s1");
+        let (_token, _stop) = shared.running.insert("run_a".into(), Arc::clone(&snapshot));
+        let sent = [RunRef { run_id: "run_a".into(), snapshot_id: "s1".into() }];
+        apply(&shared, &sent, vec![action("run_a", RunAction::Continue, Some("s2"))]);
+        assert_eq!(snapshot.current(), "s2");
+        // An answer to a heartbeat sent before the move does not undo a later one.
+        snapshot.advance("s2", "s3");
+        apply(&shared, &sent, vec![action("run_a", RunAction::Continue, Some("s2"))]);
+        apply(&shared, &sent, vec![action("run_a", RunAction::Stop, None)]);
+        assert_eq!(snapshot.current(), "s3");
+        assert_eq!(shared.running.refs().len(), 1, "a STOP about s1 does not stop the attempt holding s3");
     }
 }

@@ -12,9 +12,10 @@ mod attempt;
 pub(crate) mod backoff;
 mod completions;
 mod dequeue;
+mod durable;
 mod heartbeat;
 mod metadata;
-mod running;
+pub(crate) mod running;
 pub(crate) mod session;
 
 use std::collections::HashMap;
