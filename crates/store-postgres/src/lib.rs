@@ -15,8 +15,10 @@
 //!   selects `… FOR UPDATE SKIP LOCKED`: nodes dequeuing from one queue at once each get runs no
 //!   other transaction holds, without waiting for one another; `run_stalled` claims stalled runs
 //!   the same way, so sweepers on several nodes share them. `queue_lock` is `SELECT … FOR UPDATE`
-//!   on the queue row, so concurrency limits hold across nodes. Read-only transactions take no
-//!   locks (PostgreSQL refuses them there, and such a transaction changes nothing).
+//!   on the queue row, so concurrency limits hold across nodes; `waitpoint_lock_many` locks
+//!   waitpoints the same way, in id order, so blocking a run on a waitpoint and completing it
+//!   take turns. Read-only transactions take no locks (PostgreSQL refuses them there, and such a
+//!   transaction changes nothing).
 //! - **Advisory-locked migrations.** [`PostgresStore::open`] first runs [`migrate`]: the embedded
 //!   migrations, applied by sqlx's migrator under a PostgreSQL advisory lock, so nodes starting
 //!   together apply each migration once.

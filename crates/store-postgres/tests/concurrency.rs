@@ -1,6 +1,7 @@
 //! What PostgreSQL adds to the conformance suite: several transactions, as several nodes run
-//! them, dequeuing from one queue and moving one run at the same time; several nodes starting
-//! together; a clear error when the server is not there.
+//! them, dequeuing from one queue, moving one run, blocking a run on a waitpoint being completed
+//! and storing one secret at the same time; several nodes starting together; a clear error when
+//! the server is not there.
 
 mod support;
 
@@ -12,7 +13,7 @@ use sqlx::{Connection, PgConnection};
 use stint_store::{Error, Lane, QueueRow, RunRow, StoreExt};
 use stint_store_conformance::fixtures;
 use stint_store_postgres::{Options, PostgresStore};
-use stint_types::{ExecutionStatus, RunId, RunStatus};
+use stint_types::{ExecutionStatus, RunId, RunStatus, Timestamp, WaitpointKind, WaitpointStatus};
 use tokio::sync::{Barrier, oneshot};
 
 use crate::support::OnOwnSchema;
@@ -160,7 +161,7 @@ async fn wait_for_lock_waiter(watcher: &mut PgConnection, schema: &str) {
         if waiting > 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "the competing transition never waited for the row lock");
+        assert!(Instant::now() < deadline, "the competing transaction never waited for the row lock");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -218,6 +219,85 @@ async fn racing_transitions_from_one_snapshot_let_exactly_one_win() {
             }
         }
     }
+}
+
+/// A run is blocked on a waitpoint, under its lock, while another transaction completes the
+/// waitpoint: the completion waits for the block to commit and then finds the run it blocked, so
+/// no run is left waiting on a completed waitpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_waiting_on_a_block_finds_the_blocked_run() {
+    let store = Arc::new(OnOwnSchema::open().await);
+    let waitpoint = fixtures::waitpoint(&fixtures::env_id(), WaitpointKind::Manual, 1);
+    let row = waitpoint.clone();
+    store.write(move |tx| Box::pin(async move { tx.waitpoint_insert(&row).await })).await.unwrap();
+    let run_id = fixtures::run_id();
+    let (locked, go) = oneshot::channel();
+    let blocker = {
+        let (store, id, run_id) = (store.clone(), waitpoint.id.clone(), run_id.clone());
+        let (mut watcher, schema) = (PgConnection::connect(&support::url()).await.unwrap(), store.schema.clone());
+        tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let found = tx.waitpoint_lock_many(std::slice::from_ref(&id)).await?;
+                        locked.send(()).unwrap();
+                        // The completion is waiting for this transaction's lock from here on.
+                        wait_for_lock_waiter(&mut watcher, &schema).await;
+                        tx.waitpoint_block(&run_id, &[id], Timestamp(2)).await?;
+                        Ok::<_, Error>(found.into_iter().map(|w| w.status).collect::<Vec<_>>())
+                    })
+                })
+                .await
+        })
+    };
+    let completer = {
+        let (store, id) = (store.clone(), waitpoint.id.clone());
+        tokio::spawn(async move {
+            go.await.unwrap();
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let completed = tx
+                            .waitpoint_complete(&id, Some("{}"), Some("application/json"), false, Timestamp(3))
+                            .await?;
+                        Ok::<_, Error>((completed, tx.waitpoint_blocked_runs(&[id]).await?))
+                    })
+                })
+                .await
+        })
+    };
+    assert_eq!(blocker.await.unwrap().unwrap(), vec![WaitpointStatus::Pending], "the block saw it pending");
+    assert_eq!(completer.await.unwrap().unwrap(), (true, vec![run_id]), "the completion saw the block's edge");
+}
+
+/// Nodes storing the instance's secret at the same time, each with a value of its own, all get
+/// the one stored first, and it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_racing_to_store_a_secret_all_get_one() {
+    let store = Arc::new(OnOwnSchema::open().await);
+    let all_began = Arc::new(Barrier::new(3));
+    let racers: Vec<_> = (0..3)
+        .map(|n| {
+            let (store, all_began) = (store.clone(), all_began.clone());
+            tokio::spawn(async move {
+                store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            all_began.wait().await;
+                            tx.secret_get_or_insert("signing", &format!("value-{n}")).await
+                        })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for racer in racers {
+        values.insert(racer.await.unwrap().unwrap());
+    }
+    assert_eq!(values.len(), 1, "{values:?}");
+    let later = store.write(|tx| Box::pin(async move { tx.secret_get_or_insert("signing", "later").await })).await;
+    assert!(values.contains(&later.unwrap()));
 }
 
 /// Nodes starting together on a new schema all open: the migration is applied once, under the

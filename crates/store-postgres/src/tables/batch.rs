@@ -65,17 +65,17 @@ impl PgTx<'_> {
              $21::bigint[], $22::boolean[], $23::text[], $24::text[], $25::text[], $26::bigint[], $27::bigint[], \
              $28::bigint[], $29::text[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[], \
              $35::text[], $36::bigint[], $37::bigint[], $38::bigint[], $39::bigint[], $40::text[], $41::text[], \
-             $42::text[], $43::bigint[], $44::text[], $45::bigint[]) \
+             $42::text[], $43::bigint[], $44::text[], $45::bigint[], $46::boolean[]) \
              ON CONFLICT DO NOTHING RETURNING id), \
              snapshots_added AS (INSERT INTO snapshots (",
             snapshot_columns!(),
             ") SELECT s.id, s.run_id, s.status, s.run_status, s.attempt_number, s.description, s.worker_id, \
-             s.created_at FROM unnest($46::text[], $47::text[], $48::text[], $49::text[], $50::bigint[], \
-             $51::text[], $52::text[], $53::bigint[]) \
+             s.created_at FROM unnest($47::text[], $48::text[], $49::text[], $50::text[], $51::bigint[], \
+             $52::text[], $53::text[], $54::bigint[]) \
              AS s(id, run_id, status, run_status, attempt_number, description, worker_id, created_at) \
              JOIN added ON added.id = s.run_id), \
              tags_added AS (INSERT INTO run_tags (tag, run_id) SELECT DISTINCT t.tag, t.run_id \
-             FROM unnest($54::text[], $55::text[]) AS t(tag, run_id) JOIN added ON added.id = t.run_id \
+             FROM unnest($55::text[], $56::text[]) AS t(tag, run_id) JOIN added ON added.id = t.run_id \
              ON CONFLICT DO NOTHING) \
              SELECT id FROM added"
         ))
@@ -123,7 +123,8 @@ impl PgTx<'_> {
         .bind(text_opt(&|r| r.root_run_id.as_ref().map(|id| id.as_str().to_string())))
         .bind(int(&|r| big(r.depth)))
         .bind(text_opt(&|r| r.batch_id.as_ref().map(|id| BatchId::as_str(id).to_string())))
-        .bind(int_opt(&|r| big_opt(r.batch_index)));
+        .bind(int_opt(&|r| big_opt(r.batch_index)))
+        .bind(runs.iter().map(|r| r.resuming).collect::<Vec<bool>>());
         let added = bind_snapshots(added, &snapshots)
             .bind(&tags)
             .bind(&tagged)
@@ -174,11 +175,11 @@ impl PgTx<'_> {
              $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], \
              $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], \
              $19::bigint[], $20::bigint[], $21::bigint[], $22::text[], $23::bigint[], $24::bigint[], \
-             $25::bigint[], $26::text[], $27::text[], $28::text[]) \
+             $25::bigint[], $26::text[], $27::boolean[], $28::text[], $29::text[]) \
              AS t(queue_id, queue_name, status, snapshot_id, execution_status, attempt_number, max_attempts, retry, \
              max_duration, output, output_type, error, worker_id, version, heartbeat_deadline, \
              attempt_started_at, duration_ms, updated_at, started_at, finished_at, queue_score, idempotency_key, \
-             idempotency_key_expires_at, delay_until, ttl_expires_at, debounce_key, id, expected)), \
+             idempotency_key_expires_at, delay_until, ttl_expires_at, debounce_key, resuming, id, expected)), \
              moved AS (UPDATE runs SET queue_id = i.queue_id, queue_name = i.queue_name, status = i.status, \
              snapshot_id = i.snapshot_id, execution_status = i.execution_status, attempt_number = i.attempt_number, \
              max_attempts = i.max_attempts, retry = i.retry, max_duration = i.max_duration, output = i.output, \
@@ -187,10 +188,11 @@ impl PgTx<'_> {
              attempt_started_at = i.attempt_started_at, duration_ms = i.duration_ms, updated_at = i.updated_at, \
              started_at = i.started_at, finished_at = i.finished_at, queue_score = i.queue_score, \
              idempotency_key = i.idempotency_key, idempotency_key_expires_at = i.idempotency_key_expires_at, \
-             delay_until = i.delay_until, ttl_expires_at = i.ttl_expires_at, debounce_key = i.debounce_key \
+             delay_until = i.delay_until, ttl_expires_at = i.ttl_expires_at, debounce_key = i.debounce_key, \
+             resuming = i.resuming \
              FROM input i WHERE runs.id = i.id AND runs.snapshot_id = i.expected RETURNING runs.id), \
-             appended AS (SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::bigint[], \
-             $34::text[], $35::text[], $36::bigint[]) \
+             appended AS (SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::bigint[], \
+             $35::text[], $36::text[], $37::bigint[]) \
              AS s(id, run_id, status, run_status, attempt_number, description, worker_id, created_at)) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
@@ -223,6 +225,7 @@ impl PgTx<'_> {
         .bind(int_opt(&|r| r.delay_until.map(|t| t.0)))
         .bind(int_opt(&|r| r.ttl_expires_at.map(|t| t.0)))
         .bind(text_opt(&|r| r.debounce_key.clone()))
+        .bind(runs.iter().map(|r| r.resuming).collect::<Vec<bool>>())
         .bind(&ids)
         .bind(moves.iter().map(|m| m.expected.as_str().to_string()).collect::<Vec<_>>());
         let moved = bind_snapshots(moved, &snapshots).fetch_all(&mut *self.connection).await.map_err(map_error)?;

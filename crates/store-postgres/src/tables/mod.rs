@@ -9,7 +9,7 @@ macro_rules! run_columns {
          concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
          attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score, \
          idempotency_key, idempotency_key_expires_at, delay_until, ttl_secs, ttl_expires_at, debounce_key, \
-         parent_run_id, root_run_id, depth, batch_id, batch_index"
+         parent_run_id, root_run_id, depth, batch_id, batch_index, resuming"
     };
 }
 

@@ -62,7 +62,7 @@ pub(crate) fn run_from_row(r: &PgRow) -> Result<RunRow, Error> {
         depth: count(r, 42)?,
         batch_id: get::<Option<String>>(r, 43)?.map(BatchId::from_stored),
         batch_index: count_opt(r, 44)?,
-        resuming: false,
+        resuming: get(r, 45)?,
     })
 }
 

@@ -37,7 +37,7 @@ impl RunTable for PgTx<'_> {
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
              $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, \
-             $41, $42, $43, $44, $45) ON CONFLICT DO NOTHING"
+             $41, $42, $43, $44, $45, $46) ON CONFLICT DO NOTHING"
         ))
         .bind(run.id.as_str())
         .bind(run.env_id.as_str())
@@ -84,6 +84,7 @@ impl RunTable for PgTx<'_> {
         .bind(big(run.depth))
         .bind(run.batch_id.as_ref().map(BatchId::as_str))
         .bind(big_opt(run.batch_index))
+        .bind(run.resuming)
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -212,11 +213,11 @@ impl RunTable for PgTx<'_> {
              output = $10, output_type = $11, error = $12, worker_id = $13, version = $14, \
              heartbeat_deadline = $15, attempt_started_at = $16, duration_ms = $17, updated_at = $18, \
              started_at = $19, finished_at = $20, queue_score = $21, idempotency_key = $22, \
-             idempotency_key_expires_at = $23, delay_until = $24, ttl_expires_at = $25, debounce_key = $26 \
-             WHERE id = $27 AND snapshot_id = $28 RETURNING id) \
+             idempotency_key_expires_at = $23, delay_until = $24, ttl_expires_at = $25, debounce_key = $26, \
+             resuming = $27 WHERE id = $28 AND snapshot_id = $29 RETURNING id) \
              INSERT INTO snapshots (",
             snapshot_columns!(),
-            ") SELECT $29, $30, $31, $32, $33, $34, $35, $36 FROM moved"
+            ") SELECT $30, $31, $32, $33, $34, $35, $36, $37 FROM moved"
         ))
         .bind(run.queue_id.as_str())
         .bind(&run.queue_name)
@@ -244,6 +245,7 @@ impl RunTable for PgTx<'_> {
         .bind(run.delay_until.map(|t| t.0))
         .bind(run.ttl_expires_at.map(|t| t.0))
         .bind(&run.debounce_key)
+        .bind(run.resuming)
         .bind(run.id.as_str())
         .bind(expected.as_str())
         .bind(snapshot.id.as_str())
