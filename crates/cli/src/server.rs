@@ -39,6 +39,10 @@ pub struct ServerArgs {
     /// How long a worker has to confirm a cancel before the run is cancelled without it.
     #[arg(long, env = "STINT_PENDING_CANCEL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pending_cancel_timeout: Duration,
+    /// How long a run may wait on waitpoints with its attempt alive, holding its concurrency
+    /// slot, before the attempt is suspended and the slot given back.
+    #[arg(long, env = "STINT_SUSPEND_AFTER", default_value = "5s", value_parser = humantime::parse_duration)]
+    suspend_after: Duration,
     /// How often to look for stalled runs.
     #[arg(long, env = "STINT_SWEEP_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     sweep_interval: Duration,
@@ -71,6 +75,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     config.pool_size = args.pool_size;
     config.engine.timeouts.executing = args.executing_timeout;
     config.engine.timeouts.pending_cancel = args.pending_cancel_timeout;
+    config.engine.suspend_after = args.suspend_after;
     config.sweep_interval = args.sweep_interval;
     config.api_rate_limit =
         args.api_rate_limit.map(|per_second| ApiRateLimit { burst: args.api_rate_burst, per_second });

@@ -3,7 +3,9 @@
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use stint_types::{BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WorkerId};
+use stint_types::{
+    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WaitpointId, WorkerId,
+};
 
 /// Makes ids. Each id is later than the one before, even within one millisecond or when the
 /// clock steps back, so a run's snapshots sort in the order they were made.
@@ -111,6 +113,12 @@ impl Ids {
     pub fn token(&self, now: Timestamp) -> TokenId {
         let (millis, random) = self.parts(now);
         TokenId::from_parts(millis, random)
+    }
+
+    /// A new waitpoint id.
+    pub fn waitpoint(&self, now: Timestamp) -> WaitpointId {
+        let (millis, random) = self.parts(now);
+        WaitpointId::from_parts(millis, random)
     }
 
     /// A random number in [0, 1), for retry jitter.

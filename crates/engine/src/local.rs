@@ -9,7 +9,7 @@ use stint_store::Signal;
 use stint_types::{EnvId, WorkerId};
 
 use crate::handoff::Handoffs;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, RunWatch};
 
 /// Workers kept in the disconnected set before it is emptied; only shutting-down workers are in
 /// it, and a worker that finished shutting down does not call again.
@@ -22,6 +22,8 @@ pub(crate) struct Local {
     pub(crate) notifier: Notifier,
     /// Dequeues waiting for a run to be handed to them.
     pub(crate) handoffs: Handoffs,
+    /// Continue calls waiting for a run's waits to complete.
+    pub(crate) runs: RunWatch,
     disconnected: Mutex<HashSet<WorkerId>>,
 }
 
@@ -31,6 +33,7 @@ impl Local {
         match signal {
             Signal::Work(env) => self.notifier.wake(env),
             Signal::Disconnect(worker) => self.disconnect(worker, None),
+            Signal::Continued(run) => self.runs.wake(run),
         }
     }
 

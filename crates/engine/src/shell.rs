@@ -28,6 +28,7 @@ use crate::systems::tenancy::{self, NewKey};
 use crate::systems::timing::{self, Due};
 use crate::systems::trigger::{self, Delay, Idle, TriggerParams, Triggered};
 use crate::systems::versions;
+use crate::systems::waitpoints;
 use crate::systems::workers::{self, TaskSpec};
 
 /// Runs handled per stall sweep transaction.
@@ -55,7 +56,7 @@ pub struct Engine {
     ids: Arc<Ids>,
     config: Config,
     workers: Mutex<HashMap<WorkerId, WorkerRow>>,
-    local: Arc<Local>,
+    pub(crate) local: Arc<Local>,
     rotation: Arc<Rotation>,
     env_rotation: EnvRotation,
     stopping: AtomicBool,
@@ -135,9 +136,13 @@ impl Engine {
                 Box::pin(async move {
                     let mut changes = Changes::default();
                     let result = f(tx, &ctx, &mut changes).await?;
+                    waitpoints::settle(tx, &ctx, &mut changes).await?;
                     changes.flush(tx).await?;
                     for env in &changes.wake {
                         tx.signal(&Signal::Work(env.clone())).await?;
+                    }
+                    for run in &changes.continued {
+                        tx.signal(&Signal::Continued(run.clone())).await?;
                     }
                     Ok::<_, Error>((result, changes))
                 })
@@ -148,6 +153,9 @@ impl Engine {
         }
         for (ticket, run) in changes.handoffs {
             self.local.handoffs.deliver(ticket, run);
+        }
+        for run in &changes.continued {
+            self.local.runs.wake(run);
         }
         Ok(result)
     }
@@ -535,22 +543,33 @@ impl Engine {
     /// (one that lost the lease without knowing yet) do nothing twice.
     pub async fn run_due(&self) -> Result<Due, Error> {
         let now = self.clock.now();
-        let next = self.store.read(|tx| Box::pin(async move { Ok::<_, Error>(tx.run_next_due().await?) })).await?;
+        let next = self
+            .store
+            .read(|tx| {
+                Box::pin(async move {
+                    let runs = tx.run_next_due().await?;
+                    let waits = tx.waitpoint_next_due().await?;
+                    Ok::<_, Error>(runs.into_iter().chain(waits).min())
+                })
+            })
+            .await?;
         let mut done = Due::default();
         if next.is_some_and(|at| at <= now) {
             loop {
-                let (queued, expired) = self
+                let pass = self
                     .write(move |tx, ctx, changes| {
                         Box::pin(async move {
                             let queued = timing::queue_delayed(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
                             let expired = timing::expire(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
-                            Ok((queued, expired))
+                            let waitpoints = waitpoints::complete_due(tx, ctx, SWEEP_BATCH, changes).await?;
+                            Ok(Due { queued, expired, waitpoints })
                         })
                     })
                     .await?;
-                done.queued += queued;
-                done.expired += expired;
-                if queued < SWEEP_BATCH as usize && expired < SWEEP_BATCH as usize {
+                done.queued += pass.queued;
+                done.expired += pass.expired;
+                done.waitpoints += pass.waitpoints;
+                if [pass.queued, pass.expired, pass.waitpoints].iter().all(|n| *n < SWEEP_BATCH as usize) {
                     break;
                 }
             }
@@ -574,11 +593,8 @@ impl Engine {
     pub async fn sweep_stalled(&self) -> Result<usize, Error> {
         let mut total = 0;
         loop {
-            let handled = self
-                .write(move |tx, ctx, changes| {
-                    Box::pin(stall::sweep(tx, &ctx.ids, ctx.now, &ctx.config, SWEEP_BATCH, changes))
-                })
-                .await?;
+            let handled =
+                self.write(move |tx, ctx, changes| Box::pin(stall::sweep(tx, ctx, SWEEP_BATCH, changes))).await?;
             total += handled;
             if handled < SWEEP_BATCH as usize {
                 return Ok(total);

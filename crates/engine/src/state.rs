@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use stint_store::{RunRow, SnapshotRow, Transition, Tx};
-use stint_types::{EnvId, ExecutionStatus, QueueId, RunStatus, Timestamp};
+use stint_types::{BatchId, EnvId, ExecutionStatus, QueueId, RunId, RunStatus, Timestamp};
 
 use crate::Error;
 use crate::ids::Ids;
@@ -46,6 +46,11 @@ pub(crate) struct Changes {
     pub(crate) wake: BTreeSet<EnvId>,
     /// Runs started for a waiting worker, to deliver to its ticket after the commit.
     pub(crate) handoffs: Vec<(u64, RunRow)>,
+    /// Runs that finished: the waitpoints of those waited on are completed before the commit.
+    pub(crate) finished: Vec<(RunId, Option<BatchId>)>,
+    /// Runs whose waits completed while their attempt was alive: their workers' continue calls
+    /// are woken after the commit.
+    pub(crate) continued: Vec<RunId>,
 }
 
 impl Changes {
@@ -68,6 +73,7 @@ impl Changes {
         next.queue_score = None;
         next.ttl_expires_at = None;
         next.debounce_key = None;
+        next.resuming = false;
         next
     }
 
@@ -141,6 +147,14 @@ impl Changes {
         }
         if delta < 0 || next.execution_status == ExecutionStatus::Queued {
             self.wake.insert(from.env_id.clone());
+        }
+        if next.status.is_final() {
+            self.finished.push((next.id.clone(), next.batch_id.clone()));
+        }
+        if from.execution_status == ExecutionStatus::ExecutingWithWaitpoints
+            && next.execution_status == ExecutionStatus::Executing
+        {
+            self.continued.push(next.id.clone());
         }
     }
 

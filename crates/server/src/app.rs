@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
 use crate::rate_limit;
-use crate::routes::{admin, batches, environments, projects, queues, rundata, runs, workers};
+use crate::routes::{admin, batches, environments, projects, queues, rundata, runs, waitpoints, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -45,6 +45,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues/{queue}/concurrency/reset", post(queues::reset_limit))
         .route("/api/v1/queues/{queue}/rate-limit/override", post(queues::override_rate))
         .route("/api/v1/queues/{queue}/rate-limit/reset", post(queues::reset_rate))
+        .route("/api/v1/waitpoints/tokens", post(waitpoints::create).get(waitpoints::list))
+        .route("/api/v1/waitpoints/tokens/{waitpoint_id}", get(waitpoints::retrieve))
+        .route("/api/v1/waitpoints/tokens/{waitpoint_id}/complete", post(waitpoints::complete))
+        .route("/engine/v1/runs/{run_id}/wait/duration", post(waitpoints::wait_for_duration))
+        .route("/engine/v1/runs/{run_id}/waitpoints/tokens/{waitpoint_id}/wait", post(waitpoints::wait_for_token))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit));
@@ -65,8 +70,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workers/{worker_id}/complete", post(workers::complete))
         .route("/api/v1/workers/{worker_id}/metadata", post(workers::metadata))
         .route("/api/v1/workers/{worker_id}/disconnect", post(workers::disconnect))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/steps", post(workers::step))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/waits", post(workers::wait))
+        .route("/api/v1/workers/{worker_id}/runs/{run_id}/continue", post(workers::continue_run))
         .layer(DefaultBodyLimit::max(WORKER_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(WORKER_BODY_LIMIT, refuse_large_bodies));
+    // A token's callback URL is its own credential: no key, so no environment's rate limit.
+    let callback = Router::new()
+        .route("/api/v1/waitpoints/tokens/{waitpoint_id}/callback/{hash}", post(waitpoints::callback))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(API_BODY_LIMIT, refuse_large_bodies));
     // Opened by personal access tokens and the admin token, not by an environment's secret key,
     // so outside the per-environment rate limit.
     let tenancy = Router::new()
@@ -89,6 +102,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .merge(batch)
         .merge(worker)
+        .merge(callback)
         .merge(tenancy)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

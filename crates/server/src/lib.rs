@@ -5,6 +5,7 @@
 mod app;
 mod auth;
 pub mod bootstrap;
+mod callback;
 mod error;
 mod json;
 mod key_cache;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub admin_hash: String,
     /// The API request buckets of the environments; no limit when `None`.
     pub limiter: Option<rate_limit::Limiter>,
+    /// The instance's secret for signing token callback URLs, read from the engine at first use.
+    pub signing_secret: tokio::sync::OnceCell<String>,
 }
 
 /// Server settings.
@@ -136,7 +139,13 @@ impl Server {
             .await
             .map_err(|e| Error::Io(format!("listening on {}: {e}", config.listen)))?;
         let limiter = config.api_rate_limit.map(rate_limit::Limiter::new);
-        let state = Arc::new(AppState { engine, keys, admin_hash: admin.token_hash, limiter });
+        let state = Arc::new(AppState {
+            engine,
+            keys,
+            admin_hash: admin.token_hash,
+            limiter,
+            signing_secret: tokio::sync::OnceCell::new(),
+        });
         Ok(Server { state, listener, sweep_interval: config.sweep_interval })
     }
 

@@ -1,13 +1,15 @@
 //! Trigger options: checks a trigger request's body and headers and turns them into the
 //! engine's parameters, saying what is wrong when they cannot be accepted. Every way of making a
-//! run (a trigger, a batch item) goes through here.
+//! run (a trigger, a batch item, a child run a task waits for) goes through here, and so do the
+//! options of a waitpoint token and of a run's wait for a duration.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use stint_engine::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams};
+use stint_engine::{Debounce, DebounceMode, Delay, Idempotency, TokenParams, TriggerParams};
 use stint_protocol::api::TriggerRequest;
+use stint_protocol::waitpoints::CreateTokenRequest;
 use stint_types::{RunId, Timestamp, check_version, duration, names};
 
 use crate::error::ApiError;
@@ -32,10 +34,8 @@ pub(crate) fn trigger_params(
     let options = request.options.unwrap_or_default();
     let idempotency = match options.idempotency_key.clone().or(key_header) {
         None => None,
-        Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY => {
-            return Err(ApiError::invalid(format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")));
-        }
         Some(key) => {
+            check_idempotency_key(&key)?;
             let ttl = match options.idempotency_key_ttl.as_deref().or(ttl_header.as_deref()) {
                 None => DEFAULT_IDEMPOTENCY_TTL,
                 Some(text) => parse_ttl(text).ok_or_else(|| {
@@ -140,6 +140,71 @@ pub(crate) fn trigger_params(
         request_key: None,
         lock_to_version,
         parent_run_id,
+    })
+}
+
+/// Checks the options of a new waitpoint token: `timeout` a duration like `1h30m` or an ISO 8601
+/// date (counted from `now`), `idempotencyKeyTTL` a duration or whole seconds, `tags` a tag or a
+/// list normalised as a run's.
+pub(crate) fn token_params(request: CreateTokenRequest, now: Timestamp) -> Result<TokenParams, ApiError> {
+    if let Some(key) = &request.idempotency_key {
+        check_idempotency_key(key)?;
+    }
+    let ttl = request.idempotency_key_ttl.as_ref().filter(|v| !v.is_null()).map(parse_key_ttl).transpose()?;
+    let timeout = match request.timeout.as_ref().filter(|v| !v.is_null()) {
+        None => None,
+        Some(value) => Some(
+            match parse_delay(value).map_err(|_| {
+                ApiError::invalid(format!("timeout must be a duration like 1h30m or an ISO 8601 date; got {value}"))
+            })? {
+                Delay::For(duration) => now.plus(duration),
+                Delay::Until(at) => at,
+            },
+        ),
+    };
+    let tags = match request.tags {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(tag)) => vec![tag],
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(tag) => Ok(tag),
+                other => Err(ApiError::invalid(format!("tags must be strings; got {other}"))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(ApiError::invalid(format!("tags must be a string or an array of strings; got {other}")));
+        }
+    };
+    let count = tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect::<std::collections::HashSet<_>>().len();
+    if count > names::MAX_TAGS {
+        return Err(ApiError::invalid(format!("tags: a token can have at most {} tags, got {count}", names::MAX_TAGS)));
+    }
+    let tags = names::normalize_tags(tags).map_err(|e| ApiError::invalid(format!("tags: {e}")))?;
+    let idempotency_key_ttl = ttl.filter(|_| request.idempotency_key.is_some());
+    Ok(TokenParams { idempotency_key: request.idempotency_key, idempotency_key_ttl, timeout, tags })
+}
+
+/// Checks a creator's idempotency key: 1 to 2,048 characters (Trigger.dev's limit).
+pub(crate) fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::invalid(format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")));
+    }
+    Ok(())
+}
+
+/// The `idempotencyKeyTTL` of a token or a wait: digits and a unit as a trigger's (`10m`, `7d`),
+/// any duration like `1h30m`, or a whole number of seconds.
+pub(crate) fn parse_key_ttl(value: &Value) -> Result<Duration, ApiError> {
+    let parsed = match value {
+        Value::String(text) => parse_ttl(text).or_else(|| duration::parse(text)),
+        Value::Number(n) => n.as_u64().map(Duration::from_secs),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        ApiError::invalid(format!(
+            "idempotencyKeyTTL must be a duration like 10m or 7d, or a whole number of seconds; got {value}"
+        ))
     })
 }
 

@@ -1,11 +1,13 @@
-//! Runs as the API shows them, in Trigger.dev's shapes.
+//! Runs, waitpoint tokens and journals as the API shows them, in Trigger.dev's shapes.
 
 use serde_json::Value;
-use stint_engine::Related;
+use stint_engine::{JournalView, Related};
 use stint_protocol::api::{RelatedRun, RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
+use stint_protocol::durable::JournalEntry;
+use stint_protocol::waitpoints::TokenObject;
 use stint_protocol::worker::DequeuedRun;
-use stint_store::{EnvironmentRow, RunRow};
-use stint_types::{RunStatus, duration};
+use stint_store::{EnvironmentRow, RunRow, WaitpointRow};
+use stint_types::{RunStatus, WaitpointStatus, duration};
 
 /// Stored data back as JSON: parsed when it is JSON, a string otherwise.
 pub fn decode(data: &str, content_type: &str) -> Value {
@@ -80,8 +82,9 @@ pub fn list_item(run: &RunRow, env: &EnvironmentRow) -> RunListItem {
     RunListItem { common: common(run), env: RunEnvironment { id: env.id.to_string(), name: env.kind.slug().into() } }
 }
 
-/// A run handed to a worker.
-pub fn dequeued(run: &RunRow) -> DequeuedRun {
+/// A run handed to a worker, with its journal when it goes on after a suspension or a failed
+/// attempt.
+pub fn dequeued(run: &RunRow, journal: Vec<JournalView>) -> DequeuedRun {
     DequeuedRun {
         run_id: run.id.to_string(),
         snapshot_id: run.snapshot_id.to_string(),
@@ -97,6 +100,54 @@ pub fn dequeued(run: &RunRow) -> DequeuedRun {
         max_duration: run.max_duration,
         is_test: run.is_test,
         created_at: run.created_at.to_rfc3339(),
-        journal: Vec::new(),
+        journal: journal.into_iter().map(journal_entry).collect(),
+    }
+}
+
+/// A journal entry as the worker protocol carries it.
+pub fn journal_entry(view: JournalView) -> JournalEntry {
+    JournalEntry {
+        seq: view.seq,
+        kind: view.kind,
+        name: view.name,
+        completed: view.completed,
+        output: view.output,
+        is_error: view.is_error,
+        waitpoint_id: view.waitpoint_id.map(|id| id.to_string()),
+    }
+}
+
+/// A token's public status: `WAITING` until completed, then `TIMED_OUT` if its output is the
+/// timeout's error, else `COMPLETED`.
+pub fn token_status(token: &WaitpointRow) -> &'static str {
+    match token.status {
+        WaitpointStatus::Pending => "WAITING",
+        WaitpointStatus::Completed if token.output_is_error => "TIMED_OUT",
+        WaitpointStatus::Completed => "COMPLETED",
+    }
+}
+
+/// A token as `GET /api/v1/waitpoints/tokens/{id}` (`with_output`) and the token list show it,
+/// with its callback URL. The idempotency key shown is the creator's, also after it expired; a
+/// token made without one shows none.
+pub fn token_object(token: &WaitpointRow, url: String, with_output: bool) -> TokenObject {
+    let mut tags = token.tags.clone();
+    tags.sort();
+    let completed = token.status == WaitpointStatus::Completed;
+    TokenObject {
+        id: token.id.to_string(),
+        url,
+        status: token_status(token).into(),
+        completed_at: token.completed_at.map(|t| t.to_rfc3339()),
+        timeout_at: token.completed_after.map(|t| t.to_rfc3339()),
+        idempotency_key: token
+            .user_key
+            .then(|| token.inactive_idempotency_key.clone().unwrap_or_else(|| token.idempotency_key.clone())),
+        idempotency_key_expires_at: token.idempotency_key_expires_at.filter(|_| token.user_key).map(|t| t.to_rfc3339()),
+        tags,
+        created_at: token.created_at.to_rfc3339(),
+        output: token.output.clone().filter(|_| with_output),
+        output_type: token.output_type.clone().filter(|_| with_output),
+        output_is_error: (with_output && completed).then_some(token.output_is_error),
     }
 }

@@ -27,6 +27,9 @@ enum Opens {
     Project,
     /// The instance's admin token.
     Admin,
+    /// No credential: the hash in the path is one (a token's callback URL). Any credential with a
+    /// wrong hash is a 401.
+    Callback,
 }
 
 /// What a route reaches.
@@ -62,6 +65,21 @@ const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/v3/runs/{run_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    // Before the cancel below: the owner blocks the executing target run while it still can.
+    Route {
+        method: "POST",
+        path: "/engine/v1/runs/{run_id}/wait/duration",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"date": "2100-01-01T00:00:00Z"})),
+    },
+    Route {
+        method: "POST",
+        path: "/engine/v1/runs/{run_id}/waitpoints/tokens/{waitpoint_id}/wait",
         opens: Opens::Environment,
         reach: Reach::Target,
         body: |_| None,
@@ -249,12 +267,69 @@ const ROUTES: &[Route] = &[
             )
         },
     },
+    // The target snapshot is not the run's: the owner's calls are answered STALE or STOP.
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/steps",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 0, "name": "iso-step", "output": 1})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/waits",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 1, "wait": {"type": "token", "id": t.waitpoint}})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/workers/{worker_id}/runs/{run_id}/continue",
+        opens: Opens::Worker,
+        reach: Reach::Target,
+        body: |t| Some(json!({"snapshotId": t.snapshot, "seq": 1, "waitMs": 0})),
+    },
     Route {
         method: "POST",
         path: "/api/v1/workers/{worker_id}/disconnect",
         opens: Opens::Worker,
         reach: Reach::Target,
         body: |_| Some(json!({})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/waitpoints/tokens",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"idempotencyKey": "iso-token", "tags": ["iso"]})),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/waitpoints/tokens",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| None,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/waitpoints/tokens/{waitpoint_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/waitpoints/tokens/{waitpoint_id}/complete",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"data": {"by": "the caller"}})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/waitpoints/tokens/{waitpoint_id}/callback/{hash}",
+        opens: Opens::Callback,
+        reach: Reach::Target,
+        body: |_| Some(json!({"by": "the callback"})),
     },
     Route {
         method: "GET",
@@ -370,6 +445,9 @@ struct Target {
     token_id: String,
     prod_key: String,
     token: String,
+    waitpoint: String,
+    /// The hash of the waitpoint's callback URL.
+    hash: String,
 }
 
 impl Target {
@@ -385,14 +463,31 @@ impl Target {
             .replace("{token_id}", &self.token_id)
             .replace("{env}", "prod")
             .replace("{key}", "iso-key")
+            .replace("{waitpoint_id}", &self.waitpoint)
+            .replace("{hash}", &self.hash)
     }
 
-    /// The credential that owns a route's target.
-    fn owner(&self, opens: Opens) -> &str {
+    /// The path of a route as a caller without its credential sends it: a callback URL with
+    /// another hash.
+    fn guessed_path(&self, route: &Route) -> String {
+        match route.opens {
+            Opens::Callback => {
+                // Hex still, of the same length: only the HMAC is wrong.
+                let (body, last) = self.hash.split_at(self.hash.len() - 1);
+                let hash = format!("{body}{}", if last == "0" { "1" } else { "0" });
+                route.path.replace("{hash}", &hash).replace("{waitpoint_id}", &self.waitpoint)
+            }
+            _ => self.path(route.path),
+        }
+    }
+
+    /// The credential that owns a route's target; a callback URL needs none.
+    fn owner(&self, opens: Opens) -> Option<&str> {
         match opens {
-            Opens::Environment | Opens::Worker => &self.prod_key,
-            Opens::Project => &self.token,
-            Opens::Admin => ADMIN_TOKEN,
+            Opens::Environment | Opens::Worker => Some(&self.prod_key),
+            Opens::Project => Some(&self.token),
+            Opens::Admin => Some(ADMIN_TOKEN),
+            Opens::Callback => None,
         }
     }
 }
@@ -401,6 +496,8 @@ impl Target {
 /// (`Own` routes answered in the caller's own environment are `Some(OK)`).
 fn expected(route: &Route, kind: Kind) -> Option<StatusCode> {
     match (route.opens, kind) {
+        // With a wrong hash, whatever the credential.
+        (Opens::Callback, _) => Some(StatusCode::UNAUTHORIZED),
         (Opens::Environment | Opens::Worker, Kind::OtherEnvironmentKey) => Some(match route.reach {
             Reach::Target => StatusCode::NOT_FOUND,
             Reach::Own => success(route),
@@ -457,13 +554,16 @@ async fn call(
 }
 
 /// What the matrix must leave as it found: the target run, its queue, the runs of P1's prod
-/// environment, the projects, P1's keys and tokens, the prod environment's limits.
+/// environment, its waitpoint token and tokens, the projects, P1's keys and tokens, the prod
+/// environment's limits.
 async fn state(server: &TestServer, target: &Target) -> Vec<Value> {
     let reads = [
         (target.prod_key.as_str(), format!("/api/v3/runs/{}", target.run)),
         (target.prod_key.as_str(), format!("/api/v1/queues/{}", target.queue)),
         (target.prod_key.as_str(), "/api/v1/runs?page[size]=100".to_string()),
         (target.prod_key.as_str(), format!("/api/v2/batches/{}", target.batch)),
+        (target.prod_key.as_str(), format!("/api/v1/waitpoints/tokens/{}", target.waitpoint)),
+        (target.prod_key.as_str(), "/api/v1/waitpoints/tokens?page[size]=100".to_string()),
         (ADMIN_TOKEN, "/api/v1/admin/projects".to_string()),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/keys", target.project_ref)),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/tokens", target.project_ref)),
@@ -551,6 +651,10 @@ async fn no_credential_reaches_what_it_does_not_own() {
     let (status, batch) = server.post(&prod_key, "/api/v3/batches", json!({"runCount": 2})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
     let batch = batch["id"].as_str().unwrap().to_string();
+    let (status, waitpoint) = server.post(&prod_key, "/api/v1/waitpoints/tokens", json!({"tags": "iso"})).await;
+    assert_eq!(status, StatusCode::OK, "{waitpoint}");
+    let hash = waitpoint["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let waitpoint = waitpoint["id"].as_str().unwrap().to_string();
     let keys = format!("/api/v1/admin/projects/{p1_ref}/keys");
     let tokens = format!("/api/v1/admin/projects/{p1_ref}/tokens");
     let kept_key = admin_post(&server, &keys, json!({"environment": "prod", "name": "kept"})).await;
@@ -573,10 +677,13 @@ async fn no_credential_reaches_what_it_does_not_own() {
         token_id: token["id"].as_str().unwrap().to_string(),
         prod_key: prod_key.clone(),
         token: token["token"].as_str().unwrap().to_string(),
+        waitpoint: waitpoint.clone(),
+        hash,
     };
 
     let before = state(&server, &target).await;
     assert_eq!(before[0]["status"], "QUEUED", "{}", before[0]);
+    assert_eq!(before[4]["status"], "WAITING", "{}", before[4]);
 
     let credentials: Vec<(String, Option<String>, Kind)> = vec![
         ("P1 dev key".into(), Some(key_of(&p1, "dev")), Kind::OtherEnvironmentKey),
@@ -596,7 +703,7 @@ async fn no_credential_reaches_what_it_does_not_own() {
 
     let mut checked = 0;
     for route in ROUTES {
-        let path = target.path(route.path);
+        let path = target.guessed_path(route);
         for (label, credential, kind) in &credentials {
             let Some(status) = expected(route, *kind) else { continue };
             let (got, body) = call(&server, route.method, &path, credential.as_deref(), (route.body)(&target)).await;
@@ -608,7 +715,10 @@ async fn no_credential_reaches_what_it_does_not_own() {
             if route.reach == Reach::Own && got.is_success() {
                 let text = body.to_string();
                 assert!(
-                    !text.contains(&target.run) && !text.contains(&target.queue) && !text.contains(&target.batch),
+                    !text.contains(&target.run)
+                        && !text.contains(&target.queue)
+                        && !text.contains(&target.batch)
+                        && !text.contains(&target.waitpoint),
                     "{label} on {} {path} sees the target: {body}",
                     route.method
                 );
@@ -633,8 +743,7 @@ async fn no_credential_reaches_what_it_does_not_own() {
     assert_eq!(taken["runs"][0]["runId"], run.as_str(), "{taken}");
     for route in ROUTES {
         let path = target.path(route.path);
-        let (status, body) =
-            call(&server, route.method, &path, Some(target.owner(route.opens)), (route.body)(&target)).await;
+        let (status, body) = call(&server, route.method, &path, target.owner(route.opens), (route.body)(&target)).await;
         // The target run is executing by now: a reschedule reaches it and says it is not delayed.
         let reached = status.is_success()
             || route.path.ends_with("/reschedule") && body["error"].as_str().is_some_and(|e| e.contains("not delayed"));
@@ -643,6 +752,9 @@ async fn no_credential_reaches_what_it_does_not_own() {
             assert_eq!(body["id"], run.as_str(), "the owner's idempotency key finds the target run: {body}");
         }
     }
+    let (_, token) = server.get(&prod_key, &format!("/api/v1/waitpoints/tokens/{waitpoint}")).await;
+    assert_eq!(token["status"], "COMPLETED", "{token}");
+    assert_eq!(token["output"], json!({"by": "the caller"}).to_string(), "the owner's complete came first: {token}");
 }
 
 /// `key` with its last character changed: the same shape, never the same key.

@@ -2,10 +2,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, SnapshotRow};
+use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, SnapshotRow, WaitpointRow};
 use stint_types::{
     BatchId, EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId,
-    Timestamp,
+    Timestamp, WaitpointId, WaitpointKind, WaitpointStatus,
 };
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -28,6 +28,35 @@ pub fn batch_id() -> BatchId {
 /// A fresh snapshot id, later than every id made before it.
 pub fn snapshot_id() -> SnapshotId {
     SnapshotId::from_parts(1_000_000 + next(), 0)
+}
+
+/// A fresh waitpoint id, later than every id made before it.
+pub fn waitpoint_id() -> WaitpointId {
+    WaitpointId::from_parts(1_000_000 + next(), 0)
+}
+
+/// A pending waitpoint of `kind` in `env_id`, made at `created_at`, with a random key.
+pub fn waitpoint(env_id: &EnvId, kind: WaitpointKind, created_at: i64) -> WaitpointRow {
+    let id = waitpoint_id();
+    WaitpointRow {
+        idempotency_key: format!("random-{id}"),
+        id,
+        env_id: env_id.clone(),
+        kind,
+        status: WaitpointStatus::Pending,
+        user_key: false,
+        idempotency_key_expires_at: None,
+        inactive_idempotency_key: None,
+        completed_by_run_id: None,
+        completed_by_batch_id: None,
+        completed_after: None,
+        completed_at: None,
+        output: None,
+        output_type: None,
+        output_is_error: false,
+        tags: Vec::new(),
+        created_at: Timestamp(created_at),
+    }
 }
 
 /// An organization, project and environment, each new.

@@ -18,6 +18,8 @@ pub mod runs;
 pub mod tenancy;
 pub mod transactions;
 pub mod versions;
+pub mod waitpoints;
+pub mod waits;
 
 pub use stint_store::Store;
 
@@ -67,6 +69,17 @@ macro_rules! conformance_tests {
             versions::versions_are_unique_per_environment_and_the_last_made_is_current,
             versions::workers_keep_their_versions,
             versions::takes_pass_over_runs_locked_to_another_version,
+            waitpoints::waitpoints_round_trip_and_keys_are_unique_per_environment,
+            waitpoints::a_retired_key_can_be_held_again,
+            waitpoints::completing_is_once_and_keeps_the_first_output,
+            waitpoints::due_waitpoints_are_found_by_time_earliest_first,
+            waitpoints::pending_waitpoints_of_runs_and_batches_are_found,
+            waitpoints::tokens_are_listed_by_filters_newest_first,
+            waits::blocking_is_idempotent_and_counts_pending_waitpoints,
+            waits::unfinished_runs_of_a_batch_are_counted,
+            waits::journal_entries_are_kept_in_call_order,
+            waits::a_secret_keeps_its_first_value,
+            waits::resuming_is_kept_by_every_run_write,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

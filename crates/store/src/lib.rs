@@ -23,5 +23,5 @@ pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
 pub use tables::{BatchTable, OptionTable, RateTable, WaitpointTable};
-pub use waits::{JournalRow, WaitpointListParams, WaitpointRow};
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
+pub use waits::{JournalRow, WaitpointListParams, WaitpointRow};

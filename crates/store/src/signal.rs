@@ -1,6 +1,6 @@
 //! Signals between nodes sharing a database.
 
-use stint_types::{EnvId, WorkerId};
+use stint_types::{EnvId, RunId, WorkerId};
 
 /// A change other nodes should act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +9,9 @@ pub enum Signal {
     Work(EnvId),
     /// The worker is shutting down: its waiting dequeue should end now.
     Disconnect(WorkerId),
+    /// The run's waits completed while its attempt was alive: the worker's continue call should
+    /// look again.
+    Continued(RunId),
 }
 
 impl Signal {
@@ -17,6 +20,7 @@ impl Signal {
         match self {
             Signal::Work(env) => format!("work {env}"),
             Signal::Disconnect(worker) => format!("disconnect {worker}"),
+            Signal::Continued(run) => format!("continued {run}"),
         }
     }
 
@@ -26,6 +30,7 @@ impl Signal {
         match kind {
             "work" => EnvId::parse(id).ok().map(Signal::Work),
             "disconnect" => stint_types::WorkerId::parse(id).ok().map(Signal::Disconnect),
+            "continued" => RunId::parse(id).ok().map(Signal::Continued),
             _ => None,
         }
     }
@@ -37,7 +42,11 @@ mod tests {
 
     #[test]
     fn signals_round_trip_through_text() {
-        for signal in [Signal::Work(EnvId::from_parts(1, 2)), Signal::Disconnect(WorkerId::from_parts(3, 4))] {
+        for signal in [
+            Signal::Work(EnvId::from_parts(1, 2)),
+            Signal::Disconnect(WorkerId::from_parts(3, 4)),
+            Signal::Continued(RunId::from_parts(5, 6)),
+        ] {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));
         }
         assert_eq!(Signal::decode("work nonsense"), None);

@@ -433,10 +433,11 @@ pub trait WaitpointTable {
     /// The environment's waitpoint holding this idempotency key, if any.
     async fn waitpoint_by_key(&mut self, env_id: &EnvId, key: &str) -> Result<Option<WaitpointRow>, Error>;
     /// Gives a waitpoint's idempotency key up: it moves to `inactive_idempotency_key` and
-    /// `replacement` (random) takes its place, so a new waitpoint can hold the key.
+    /// `replacement` (random) takes its place, so a new waitpoint can hold the key. Nothing else
+    /// changes: `user_key` stays, and then tells whether the inactive key was its creator's.
     async fn waitpoint_retire_key(&mut self, id: &WaitpointId, replacement: &str) -> Result<(), Error>;
     /// Completes a pending waitpoint with its output; true if it was pending, false (and nothing
-    /// changes) if it was completed already.
+    /// changes) if it was completed already or does not exist.
     async fn waitpoint_complete(
         &mut self,
         id: &WaitpointId,
@@ -450,7 +451,8 @@ pub trait WaitpointTable {
     /// Pending `DATETIME` and `MANUAL` waitpoints whose `completed_after` is at or before `now`,
     /// earliest first.
     async fn waitpoint_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<WaitpointRow>, Error>;
-    /// The earliest `completed_after` of a pending waitpoint.
+    /// The earliest `completed_after` of the waitpoints [`WaitpointTable::waitpoint_due`] finds
+    /// (pending `DATETIME` and `MANUAL` ones).
     async fn waitpoint_next_due(&mut self) -> Result<Option<Timestamp>, Error>;
     /// The pending `RUN` waitpoints completed by any of these runs.
     async fn waitpoint_pending_for_runs(&mut self, run_ids: &[RunId]) -> Result<Vec<WaitpointRow>, Error>;
@@ -459,8 +461,12 @@ pub trait WaitpointTable {
     /// The `RUN` waitpoint of a run, pending or not.
     async fn waitpoint_of_run(&mut self, run_id: &RunId) -> Result<Option<WaitpointRow>, Error>;
     /// Blocks a run on waitpoints: adds the edges that do not exist yet.
-    async fn waitpoint_block(&mut self, run_id: &RunId, waitpoint_ids: &[WaitpointId], at: Timestamp)
-    -> Result<(), Error>;
+    async fn waitpoint_block(
+        &mut self,
+        run_id: &RunId,
+        waitpoint_ids: &[WaitpointId],
+        at: Timestamp,
+    ) -> Result<(), Error>;
     /// The runs blocked on any of these waitpoints, distinct, in id order.
     async fn waitpoint_blocked_runs(&mut self, waitpoint_ids: &[WaitpointId]) -> Result<Vec<RunId>, Error>;
     /// How many of the waitpoints blocking a run are still pending.

@@ -15,7 +15,8 @@ pub struct WaitpointRow {
     pub status: WaitpointStatus,
     /// Unique in the environment: the key its creator gave, or a random one.
     pub idempotency_key: String,
-    /// Whether `idempotency_key` was given by its creator.
+    /// Whether its creator gave the key: `idempotency_key`, or `inactive_idempotency_key` once
+    /// the key was retired.
     pub user_key: bool,
     /// When a creator's key stops answering this waitpoint; never when `None`.
     pub idempotency_key_expires_at: Option<Timestamp>,
@@ -51,7 +52,7 @@ pub struct WaitpointListParams {
     /// Only completed ones whose output is (or is not) an error: a timed-out token is completed
     /// with an error.
     pub is_error: Option<bool>,
-    /// Only the one with this creator's key.
+    /// Only the one holding this key as its creator's (`user_key`); a retired key matches none.
     pub idempotency_key: Option<String>,
     /// Only those with any of these tags; all when empty.
     pub tags: Vec<String>,

@@ -19,7 +19,9 @@ pub mod waitpoint;
 pub use batch::BatchStatus;
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
-pub use ids::{BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WaitpointId, WorkerId};
+pub use ids::{
+    BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WaitpointId, WorkerId,
+};
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
 pub use time::{Clock, Timestamp};

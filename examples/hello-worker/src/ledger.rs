@@ -1,5 +1,7 @@
 //! An outside record of executions: with `STINT_LEDGER=<path>` set, every task appends a `start`
-//! line when it begins and an `end` line when it returns, as JSON, to that file. Tests read it to
+//! line when it begins and an `end` line when it returns (a task replayed after a suspension
+//! starts again; an attempt that suspends does not end), and the `steps` task a `step:<name>`
+//! line each time a step body runs, as JSON, to that file. Tests read it to
 //! check which attempts ran, how often and in which process.
 
 use std::fs::{File, OpenOptions};
@@ -53,7 +55,7 @@ impl Ledger {
     }
 
     /// Appends one event line with a single write, so lines of concurrent attempts never mix.
-    fn record(&self, ctx: &TaskContext, event: &str) {
+    pub fn record(&self, ctx: &TaskContext, event: &str) {
         let Some(file) = &self.file else { return };
         let line = json!({
             "run_id": ctx.run_id(),

@@ -3,12 +3,14 @@
 //!
 //! Tasks: `hello-world` (greets by name), `flaky` (fails its first attempts), `sleep`, `noop`,
 //! `throttled` (a queue limit of 2), `rated` (5 starts a second per concurrency key), `progress`
-//! (reports its steps in the run's metadata while it runs) and `parent` (triggers a child run).
+//! (reports its steps in the run's metadata while it runs), `parent` (triggers a child run), and
+//! tasks that wait durably (`durable.rs`): `wait-seconds`, `wait-token`, `fan-out` and `steps`.
 //!
 //! Environment: `STINT_API_URL` (default `http://127.0.0.1:3030`), `STINT_SECRET_KEY`
 //! (required), `STINT_WORKER_CONCURRENCY` (default 10), `RUST_LOG` (default `info`) and
 //! `STINT_LEDGER` (optional, see `ledger.rs`).
 
+mod durable;
 mod ledger;
 
 use std::time::Duration;
@@ -147,6 +149,10 @@ async fn main() -> anyhow::Result<()> {
         .task(Task::new("rated", ledger.around(noop)).rate_limit(5, Duration::from_secs(1), true))
         .task(Task::new("progress", ledger.around(progress)))
         .task(Task::new("parent", ledger.around(parent)))
+        .task(Task::new("wait-seconds", ledger.around(durable::wait_seconds)))
+        .task(Task::new("wait-token", ledger.around(durable::wait_token)))
+        .task(Task::new("fan-out", ledger.around(durable::fan_out)))
+        .task(Task::new("steps", ledger.around(durable::steps(ledger.clone()))))
         .run()
         .await?;
     Ok(())

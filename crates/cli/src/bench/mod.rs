@@ -21,10 +21,15 @@
 //! - W4e, fairness across environments (`--workloads w4e`): the same with tenant A's runs in the
 //!   staging environment and B's in prod, no concurrency keys, and one worker pool (a personal
 //!   access token, `--environments staging,prod`) serving both.
+//! - W5, durable step overhead (`--workloads w5`, not run by default): 100 runs, 50 a second, of
+//!   a task making 10 `ctx.step` calls and then waiting 6 s (suspended at the server's 5 s
+//!   threshold, resumed through the queue); the step calls' p50/p99 and the resume latency from
+//!   the end of the wait to the replay getting past it, p50/p99/max (see `durable.rs`).
 
 mod batch;
 mod clock;
 mod drain;
+mod durable;
 mod fairness;
 mod latency;
 mod server;
@@ -53,7 +58,7 @@ pub struct BenchArgs {
     /// Concurrent clients of the many-clients trigger workload.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Workloads to run, comma-separated: w1, w1b, w2, w3, w4, w4e.
+    /// Workloads to run, comma-separated: w1, w1b, w2, w3, w4, w4e, w5.
     #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
     workloads: Vec<String>,
     /// Concurrent clients of the batch workload (W1b), besides one client alone.
@@ -179,7 +184,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: fairness.json(),
                 });
             }
-            other => anyhow::bail!("unknown workload '{other}': expected w1, w1b, w2, w3, w4 or w4e"),
+            "w5" => {
+                let (storage, _database) = storage(&args, "full").await?;
+                let w5 = durable::run(&storage).await?;
+                eprintln!(
+                    "W5 durable steps: step p50 {:.2} ms, p99 {:.2} ms; resume p50 {:.2} ms, p99 {:.2} ms",
+                    w5.step_p50, w5.step_p99, w5.resume_p50, w5.resume_p99
+                );
+                rows.push(Row {
+                    workload: "W5 durable steps",
+                    setting: format!(
+                        "{} runs of 10 ctx.step calls and a 6 s wait (suspended at 5 s), 50 runs/s, 1 worker \
+                         process, concurrency {}, {}",
+                        durable::RUNS,
+                        durable::RUNS,
+                        storage.describe()
+                    ),
+                    value: format!(
+                        "step p50 {:.2} / p99 {:.2} ms; resume after the wait p50 {:.2} / p99 {:.2} / max {:.2} ms \
+                         ({} of {} runs suspended)",
+                        w5.step_p50, w5.step_p99, w5.resume_p50, w5.resume_p99, w5.resume_max, w5.resumed, durable::RUNS
+                    ),
+                    json: w5.json(),
+                });
+            }
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w1b, w2, w3, w4, w4e or w5"),
         }
     }
     let mut table = Table::new();

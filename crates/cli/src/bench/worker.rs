@@ -1,8 +1,9 @@
 //! `stint bench-worker`: the worker process of the drain and latency workloads.
 //!
-//! It runs one task, `noop`, whose first statement takes the time on `CLOCK_MONOTONIC`, as the
-//! peers' handlers do, and keeps `(trigger time, start time, i)` in memory. It writes them as
-//! JSON to `--out` when it stops: after `--exit-after` executions, or on SIGTERM.
+//! It runs `noop`, whose first statement takes the time on `CLOCK_MONOTONIC`, as the peers'
+//! handlers do, and keeps `(trigger time, start time, i)` in memory; and `durable`, W5's task
+//! (`durable.rs`). It writes what they recorded as JSON to `--out` when it stops: after
+//! `--exit-after` executions, or on SIGTERM.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,7 +67,11 @@ pub async fn run(args: BenchWorkerArgs) -> anyhow::Result<()> {
             async { Ok::<_, TaskError>(Value::Null) }
         })
     };
-    let mut worker = Worker::new(args.api_url, args.secret_key).concurrency(args.concurrency).task(task);
+    let steps = super::durable::Recorded::default();
+    let mut worker = Worker::new(args.api_url, args.secret_key)
+        .concurrency(args.concurrency)
+        .task(task)
+        .task(super::durable::task(steps.clone()));
     if !args.environments.is_empty() {
         worker = worker.environments(args.environments);
     }
@@ -82,5 +87,5 @@ pub async fn run(args: BenchWorkerArgs) -> anyhow::Result<()> {
     let records = std::mem::take(&mut *records.lock());
     std::fs::write(&args.out, serde_json::to_vec(&records)?)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    Ok(())
+    steps.write(&super::durable::path_beside(&args.out))
 }

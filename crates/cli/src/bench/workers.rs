@@ -69,6 +69,11 @@ impl BenchWorker {
         read(&self.out)
     }
 
+    /// Where the worker writes what its `durable` task recorded.
+    pub fn durable_out(&self) -> PathBuf {
+        super::durable::path_beside(&self.out)
+    }
+
     /// Stops the worker with SIGTERM and returns its records.
     pub fn stop(self) -> anyhow::Result<Vec<Record>> {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);

@@ -44,12 +44,27 @@ pub(crate) async fn heartbeat(
     }
     match run.execution_status {
         ExecutionStatus::PendingCancel => Ok(HeartbeatVerdict::Cancel(run.snapshot_id)),
-        ExecutionStatus::Executing if &run.snapshot_id == snapshot_id => {
-            tx.run_heartbeat(run_id, snapshot_id, now.plus(config.timeouts.executing)).await?;
-            Ok(HeartbeatVerdict::Continue)
+        ExecutionStatus::Executing | ExecutionStatus::ExecutingWithWaitpoints => {
+            // The attempt's waits move its snapshot; a heartbeat sent before the worker learnt of
+            // the move is for the same attempt, which the worker still holds.
+            let current = run.snapshot_id.clone();
+            if &current != snapshot_id && !of_current_attempt(tx, &run, snapshot_id).await? {
+                return Ok(HeartbeatVerdict::Stop);
+            }
+            if !tx.run_heartbeat(run_id, &current, now.plus(config.timeouts.executing)).await? {
+                return Ok(HeartbeatVerdict::Stop);
+            }
+            Ok(if &current == snapshot_id { HeartbeatVerdict::Continue } else { HeartbeatVerdict::Moved(current) })
         }
         _ => Ok(HeartbeatVerdict::Stop),
     }
+}
+
+/// Whether `snapshot_id` is one of the run's snapshots since its current attempt started (or
+/// resumed): a snapshot of the attempt the worker holds, which a wait moved on from.
+async fn of_current_attempt(tx: &mut dyn Tx, run: &RunRow, snapshot_id: &SnapshotId) -> Result<bool, Error> {
+    let Some(started) = run.attempt_started_at else { return Ok(false) };
+    Ok(tx.snapshot_list(&run.id).await?.iter().any(|s| &s.id == snapshot_id && s.created_at >= started))
 }
 
 /// How an attempt ended, as the worker reports it.

@@ -239,7 +239,9 @@ pub(crate) fn plan_start(
         next.retry = Some(retry);
         next.max_duration = run.max_duration.or(task.and_then(|t| t.max_duration));
     }
-    next.attempt_number = run.attempt_number + 1;
+    // A run queued to resume a suspended attempt goes on with that attempt.
+    let resumed = run.resuming;
+    next.attempt_number = if resumed { run.attempt_number } else { run.attempt_number + 1 };
     next.worker_id = Some(worker.id.clone());
     if next.version.is_none() {
         next.version = worker.version_in(&run.env_id).map(str::to_string);
@@ -247,7 +249,11 @@ pub(crate) fn plan_start(
     next.heartbeat_deadline = Some(now.plus(config.timeouts.executing));
     next.attempt_started_at = Some(now);
     next.started_at = run.started_at.or(Some(now));
-    let description = format!("Attempt {} started", next.attempt_number);
+    let description = if resumed {
+        format!("Attempt {} resumed", next.attempt_number)
+    } else {
+        format!("Attempt {} started", next.attempt_number)
+    };
     Plan::new(run, next, description, ())
 }
 

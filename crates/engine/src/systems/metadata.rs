@@ -125,7 +125,8 @@ pub(crate) async fn update_held(
     if !worker.serves(&run.env_id) {
         return Ok(HeldUpdate::NotFound);
     }
-    let held = run.execution_status == ExecutionStatus::Executing && run.worker_id.as_ref() == Some(&worker.id);
+    let held = matches!(run.execution_status, ExecutionStatus::Executing | ExecutionStatus::ExecutingWithWaitpoints)
+        && run.worker_id.as_ref() == Some(&worker.id);
     if &run.snapshot_id != snapshot_id || !held {
         return Ok(HeldUpdate::Stale);
     }

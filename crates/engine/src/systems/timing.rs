@@ -18,6 +18,8 @@ pub struct Due {
     pub queued: usize,
     /// Runs expired.
     pub expired: usize,
+    /// Waitpoints completed by time: waits that ended and tokens that timed out.
+    pub waitpoints: usize,
 }
 
 /// Queues up to `limit` delayed runs that are due, each at the time it was due (minus its

@@ -255,7 +255,7 @@ fn batch_id(text: &str) -> Result<BatchId, ApiError> {
 }
 
 /// An item checked as a trigger of `task`, its payload within a trigger's limit.
-fn item_params(task: String, request: TriggerRequest) -> Result<TriggerParams, ApiError> {
+pub(crate) fn item_params(task: String, request: TriggerRequest) -> Result<TriggerParams, ApiError> {
     names::check_task_id(&task).map_err(ApiError::invalid)?;
     let params = options::trigger_params(task, request, None, None)?;
     if params.payload.len() > API_BODY_LIMIT {
@@ -268,7 +268,7 @@ fn item_params(task: String, request: TriggerRequest) -> Result<TriggerParams, A
 }
 
 /// A batch's number of items, 1 to [`MAX_BATCH_ITEMS`] (400 otherwise, as Trigger.dev answers).
-fn item_count(count: i64) -> Result<u32, ApiError> {
+pub(crate) fn item_count(count: i64) -> Result<u32, ApiError> {
     match u32::try_from(count) {
         Ok(n @ 1..=MAX_BATCH_ITEMS) => Ok(n),
         _ if count <= 0 => Err(ApiError::bad_request("A batch must have at least one item")),

@@ -7,4 +7,5 @@ pub mod projects;
 pub mod queues;
 pub mod rundata;
 pub mod runs;
+pub mod waitpoints;
 pub mod workers;

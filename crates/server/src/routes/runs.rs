@@ -169,31 +169,39 @@ pub(crate) async fn list_page(
     let size = params.limit;
     params.limit = size + 1;
     let backwards = params.before.is_some() && params.after.is_none();
-    let mut runs = match envs {
+    let runs = match envs {
         [env] => state.engine.runs(env, params.clone()).await?,
         _ => state.engine.runs_in(envs, params.clone()).await?,
     };
-    let more = runs.len() > size as usize;
-    let pagination = if backwards {
-        if more {
-            runs.remove(0);
-        }
-        Pagination {
-            next: runs.last().map(|r| r.id.to_string()),
-            previous: runs.first().filter(|_| more).map(|r| r.id.to_string()),
-        }
-    } else {
-        runs.truncate(size as usize);
-        Pagination {
-            next: runs.last().filter(|_| more).map(|r| r.id.to_string()),
-            previous: runs.first().filter(|_| params.after.is_some()).map(|r| r.id.to_string()),
-        }
-    };
+    let (runs, pagination) = paginate(runs, size, backwards, params.after.is_some(), |run| run.id.to_string());
     let data = runs
         .iter()
         .filter_map(|run| envs.iter().find(|env| env.id == run.env_id).map(|env| present::list_item(run, env)))
         .collect();
     Ok(axum::Json(ListRunsResponse { data, pagination }))
+}
+
+/// One page of a listing read newest first with one row more than `size`, from its cursor
+/// (`page[after]`, or `page[before]` when `backwards`): the rows to show and the cursors of the
+/// pages around them. Read backwards, the extra row is the newest, furthest from the cursor.
+pub(crate) fn paginate<T>(
+    mut rows: Vec<T>,
+    size: u32,
+    backwards: bool,
+    after: bool,
+    id: impl Fn(&T) -> String,
+) -> (Vec<T>, Pagination) {
+    let more = rows.len() > size as usize;
+    let pagination = if backwards {
+        if more {
+            rows.remove(0);
+        }
+        Pagination { next: rows.last().map(&id), previous: rows.first().filter(|_| more).map(&id) }
+    } else {
+        rows.truncate(size as usize);
+        Pagination { next: rows.last().filter(|_| more).map(&id), previous: rows.first().filter(|_| after).map(&id) }
+    };
+    (rows, pagination)
 }
 
 /// Query parameters `GET /api/v1/runs` understands.

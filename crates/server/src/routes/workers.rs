@@ -1,24 +1,31 @@
 //! The worker protocol (`docs/worker-protocol.md`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use stint_engine::{Completed, Completion, HeartbeatVerdict, HeldUpdate, Outcome, TaskSpec};
+use stint_engine::{CallAnswer, Completed, Completion, Continuation, HeartbeatVerdict, HeldUpdate, Outcome, TaskSpec};
+use stint_protocol::api::TriggerRequest;
+use stint_protocol::durable::{
+    CallOutcome, CallResponse, ContinueAction, ContinueRequest, ContinueResponse, StepRequest, Wait, WaitRequest,
+};
 use stint_protocol::worker::{
     AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
     DequeueResponse, EnvironmentVersion, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, MetadataOutcome,
     MetadataRequest, MetadataResponse, MetadataResult, RegisterRequest, RegisterResponse, RunAction, SnapshotRef,
 };
 use stint_store::{EnvironmentRow, WorkerRow};
-use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, WorkerId};
+use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, Timestamp, WaitpointId, WorkerId};
 
 use crate::AppState;
 use crate::auth::{ACCESS_TOKEN_PREFIX, Env, ProjectAccess, bearer};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::present;
+use crate::routes::batches::{item_count, item_params};
+use crate::routes::runs::detached;
 
 /// Longest a dequeue may wait for work.
 const MAX_WAIT_MS: u64 = 30_000;
@@ -158,7 +165,11 @@ pub async fn dequeue(
         return Err(ApiError::invalid(format!("waitMs must be at most {MAX_WAIT_MS}")));
     }
     let runs = state.engine.dequeue(&worker, request.max_runs, Duration::from_millis(request.wait_ms)).await?;
-    Ok(axum::Json(DequeueResponse { runs: runs.iter().map(present::dequeued).collect() }))
+    // A run going on after a suspension or a failed attempt replays its task: it takes its durable
+    // calls' results from its journal instead of making them again.
+    let mut journals = if runs.is_empty() { HashMap::new() } else { state.engine.journals(&runs).await? };
+    let runs = runs.iter().map(|run| present::dequeued(run, journals.remove(&run.id).unwrap_or_default())).collect();
+    Ok(axum::Json(DequeueResponse { runs }))
 }
 
 /// `POST /api/v1/workers/{workerId}/disconnect`: the worker is shutting down; its waiting
@@ -276,6 +287,127 @@ pub async fn metadata(
         })
         .collect();
     Ok(axum::Json(MetadataResponse { runs }))
+}
+
+/// `POST /api/v1/workers/{workerId}/runs/{runId}/steps`: a step of a run the worker executes
+/// succeeded; its output is recorded in the run's journal at `seq`, or the journal's entry there
+/// answers (a call sent again). Ids that do not parse cannot be the worker's run: `STALE`.
+pub async fn step(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, run)): Path<(String, String)>,
+    Json(request): Json<StepRequest>,
+) -> Result<axum::Json<CallResponse>, ApiError> {
+    let worker = worker(&state, &caller, &id).await?;
+    let output = request.output.to_string();
+    if output.len() > MAX_OUTPUT_BYTES {
+        return Err(ApiError::too_large(format!(
+            "output is {} bytes, over the limit of {MAX_OUTPUT_BYTES} for a step",
+            output.len()
+        )));
+    }
+    let Some((run_id, snapshot_id)) = run_ref(&run, &request.snapshot_id) else {
+        return Ok(axum::Json(call_response(CallAnswer::Stale)));
+    };
+    let answer = state.engine.record_step(&worker, &run_id, &snapshot_id, request.seq, request.name, output).await?;
+    Ok(axum::Json(call_response(answer)))
+}
+
+/// `POST /api/v1/workers/{workerId}/runs/{runId}/waits`: blocks a run the worker executes on a
+/// time, a token, a child run or a batch of them (triggered by the call, their options checked as
+/// a trigger's), recorded in its journal at `seq`. A wait whose result is known answers at once.
+pub async fn wait(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, run)): Path<(String, String)>,
+    Json(request): Json<WaitRequest>,
+) -> Result<axum::Json<CallResponse>, ApiError> {
+    let worker = worker(&state, &caller, &id).await?;
+    let wait = engine_wait(request.wait)?;
+    let Some((run_id, snapshot_id)) = run_ref(&run, &request.snapshot_id) else {
+        return Ok(axum::Json(call_response(CallAnswer::Stale)));
+    };
+    let seq = request.seq;
+    // A wait may trigger runs: it finishes, waking workers included, even if the worker goes away.
+    let answer =
+        detached(&state, move |engine| async move { engine.wait(&worker, &run_id, &snapshot_id, seq, wait).await })
+            .await?;
+    Ok(axum::Json(call_response(answer)))
+}
+
+/// `POST /api/v1/workers/{workerId}/runs/{runId}/continue`: waits up to `waitMs` for a blocked
+/// run's waitpoints. Ids that do not parse cannot be the worker's run: `STOP`.
+pub async fn continue_run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, run)): Path<(String, String)>,
+    Json(request): Json<ContinueRequest>,
+) -> Result<axum::Json<ContinueResponse>, ApiError> {
+    let worker = worker(&state, &caller, &id).await?;
+    if request.wait_ms > MAX_WAIT_MS {
+        return Err(ApiError::invalid(format!("waitMs must be at most {MAX_WAIT_MS}")));
+    }
+    let next = match run_ref(&run, &request.snapshot_id) {
+        None => Continuation::Stop,
+        Some((run_id, snapshot_id)) => {
+            let wait = Duration::from_millis(request.wait_ms);
+            state.engine.await_continue(&worker, &run_id, &snapshot_id, request.seq, wait).await?
+        }
+    };
+    let (action, snapshot_id, entry) = match next {
+        Continuation::Continue { snapshot_id, entry } => {
+            (ContinueAction::Continue, Some(snapshot_id.to_string()), Some(present::journal_entry(entry)))
+        }
+        Continuation::Wait => (ContinueAction::Wait, None, None),
+        Continuation::Suspend => (ContinueAction::Suspend, None, None),
+        Continuation::Stop => (ContinueAction::Stop, None, None),
+    };
+    Ok(axum::Json(ContinueResponse { action, snapshot_id, entry }))
+}
+
+/// The engine's view of what a run waits for, checked: a time in RFC 3339, a token's id, a child
+/// run or 1 to 1,000 of them checked as the triggers of a batch are.
+fn engine_wait(wait: Wait) -> Result<stint_engine::Wait, ApiError> {
+    Ok(match wait {
+        Wait::Until { until } => stint_engine::Wait::Until(
+            Timestamp::parse_date(&until)
+                .ok_or_else(|| ApiError::invalid(format!("wait.until must be an RFC 3339 date, got '{until}'")))?,
+        ),
+        Wait::Token { id } => {
+            stint_engine::Wait::Token(WaitpointId::parse(&id).map_err(|e| ApiError::invalid(format!("wait.id: {e}")))?)
+        }
+        Wait::Run { task, payload, options } => stint_engine::Wait::Run(
+            item_params(task, TriggerRequest { payload, context: None, options }).map_err(|e| e.prefixed("wait"))?,
+        ),
+        Wait::Batch { items } => {
+            item_count(items.len() as i64).map_err(|e| e.prefixed("wait.items"))?;
+            let params = items
+                .into_iter()
+                .enumerate()
+                .map(|(at, item)| {
+                    let request =
+                        TriggerRequest { payload: item.payload, context: item.context, options: item.options };
+                    item_params(item.task, request).map_err(|e| e.prefixed(&format!("wait.items[{at}]")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            stint_engine::Wait::Batch(params)
+        }
+    })
+}
+
+/// A step's or a wait's answer on the wire.
+fn call_response(answer: CallAnswer) -> CallResponse {
+    let (outcome, snapshot_id, entry, error) = match answer {
+        CallAnswer::Completed { snapshot_id, entry } => {
+            (CallOutcome::Completed, Some(snapshot_id.to_string()), Some(present::journal_entry(entry)), None)
+        }
+        CallAnswer::Waiting { snapshot_id, entry } => {
+            (CallOutcome::Waiting, Some(snapshot_id.to_string()), Some(present::journal_entry(entry)), None)
+        }
+        CallAnswer::Mismatch(message) => (CallOutcome::Mismatch, None, None, Some(message)),
+        CallAnswer::Stale => (CallOutcome::Stale, None, None, None),
+    };
+    CallResponse { outcome, snapshot_id, entry, error }
 }
 
 /// The engine's view of an attempt's outcome. An output over the size limit fails the attempt

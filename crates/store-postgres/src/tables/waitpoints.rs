@@ -27,7 +27,14 @@ impl WaitpointTable for PgTx<'_> {
     async fn waitpoint_retire_key(&mut self, id: &WaitpointId, replacement: &str) -> Result<(), Error> {
         unimplemented!()
     }
-    async fn waitpoint_complete(&mut self, id: &WaitpointId, output: Option<&str>, output_type: Option<&str>, is_error: bool, at: Timestamp) -> Result<bool, Error> {
+    async fn waitpoint_complete(
+        &mut self,
+        id: &WaitpointId,
+        output: Option<&str>,
+        output_type: Option<&str>,
+        is_error: bool,
+        at: Timestamp,
+    ) -> Result<bool, Error> {
         unimplemented!()
     }
     async fn waitpoint_list(&mut self, params: &WaitpointListParams) -> Result<Vec<WaitpointRow>, Error> {
@@ -48,7 +55,12 @@ impl WaitpointTable for PgTx<'_> {
     async fn waitpoint_of_run(&mut self, run_id: &RunId) -> Result<Option<WaitpointRow>, Error> {
         unimplemented!()
     }
-    async fn waitpoint_block(&mut self, run_id: &RunId, waitpoint_ids: &[WaitpointId], at: Timestamp) -> Result<(), Error> {
+    async fn waitpoint_block(
+        &mut self,
+        run_id: &RunId,
+        waitpoint_ids: &[WaitpointId],
+        at: Timestamp,
+    ) -> Result<(), Error> {
         unimplemented!()
     }
     async fn waitpoint_blocked_runs(&mut self, waitpoint_ids: &[WaitpointId]) -> Result<Vec<RunId>, Error> {

@@ -11,4 +11,3 @@ pub(crate) mod runs;
 mod tenancy;
 mod waitpoints;
 mod workers;
-

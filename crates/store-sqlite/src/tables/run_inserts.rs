@@ -19,7 +19,7 @@ use crate::tx::SqliteTx;
 /// Rows per statement, largest first; every count of rows is made of these.
 const CHUNKS: [usize; 3] = [100, 10, 1];
 /// Columns of a run row.
-const RUN_VALUES: usize = 45;
+const RUN_VALUES: usize = 46;
 /// Columns of a snapshot row.
 const SNAPSHOT_VALUES: usize = 8;
 
@@ -93,6 +93,7 @@ fn bind_run(statement: &mut Statement<'_>, mut at: usize, run: &RunRow) -> rusql
         run.depth,
         run.batch_id.as_ref().map(BatchId::as_str),
         run.batch_index,
+        run.resuming,
     );
     Ok(at)
 }

@@ -15,7 +15,7 @@ pub(crate) const RUN_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name,
     error, tags, metadata, concurrency_key, priority_ms, is_test, machine, worker_id, version, heartbeat_deadline, \
     attempt_started_at, duration_ms, replayed_from, created_at, updated_at, started_at, finished_at, queue_score, \
     idempotency_key, idempotency_key_expires_at, delay_until, ttl_secs, ttl_expires_at, debounce_key, parent_run_id, \
-    root_run_id, depth, batch_id, batch_index";
+    root_run_id, depth, batch_id, batch_index, resuming";
 
 /// Every column of `snapshots`, in the order `snapshot_from_row` reads them.
 pub(crate) const SNAPSHOT_COLUMNS: &str =
@@ -84,7 +84,7 @@ pub(crate) fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         depth: r.get(42)?,
         batch_id: r.get::<_, Option<String>>(43)?.map(BatchId::from_stored),
         batch_index: r.get(44)?,
-        resuming: false,
+        resuming: r.get(45)?,
     })
 }
 
@@ -222,7 +222,7 @@ impl RunTable for SqliteTx<'_> {
                  error = ?, worker_id = ?, version = ?, heartbeat_deadline = ?, \
                  attempt_started_at = ?, duration_ms = ?, updated_at = ?, started_at = ?, finished_at = ?, \
                  queue_score = ?, idempotency_key = ?, idempotency_key_expires_at = ?, delay_until = ?, \
-                 ttl_expires_at = ?, debounce_key = ? WHERE id = ? AND snapshot_id = ?",
+                 ttl_expires_at = ?, debounce_key = ?, resuming = ? WHERE id = ? AND snapshot_id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -252,6 +252,7 @@ impl RunTable for SqliteTx<'_> {
                     run.delay_until.map(|t| t.0),
                     run.ttl_expires_at.map(|t| t.0),
                     run.debounce_key,
+                    run.resuming,
                     run.id.as_str(),
                     expected.as_str(),
                 ])
