@@ -251,22 +251,27 @@ impl Durable {
         connection.flush_metadata(metadata).await;
         let sent = self.snapshot.current();
         let response = connection.wait(WaitRequest { snapshot_id: sent.clone(), seq, wait }).await?;
-        match response.outcome {
+        let blocked = match response.outcome {
             CallOutcome::Completed => {
                 self.adopt(&sent, response.snapshot_id);
                 return completed(seq, call, response.entry);
             }
-            CallOutcome::Waiting => self.adopt(&sent, response.snapshot_id),
+            CallOutcome::Waiting => {
+                let blocked = response.snapshot_id.unwrap_or_else(|| sent.clone());
+                self.snapshot.advance(&sent, &blocked);
+                blocked
+            }
             CallOutcome::Mismatch => return Err(self.mismatch(seq, call, response.error)),
             CallOutcome::Stale => return self.end(connection, End::Stop).await,
-        }
+        };
+        // Every continue names the blocked snapshot, even once a heartbeat has told the attempt
+        // the one it went on under: that is how the server knows the answer to give.
         loop {
-            let sent = self.snapshot.current();
-            let request = ContinueRequest { snapshot_id: sent.clone(), seq, wait_ms: CONTINUE_WAIT_MS };
+            let request = ContinueRequest { snapshot_id: blocked.clone(), seq, wait_ms: CONTINUE_WAIT_MS };
             let response = connection.resume(request).await?;
             match response.action {
                 ContinueAction::Continue => {
-                    self.adopt(&sent, response.snapshot_id);
+                    self.adopt(&blocked, response.snapshot_id);
                     return completed(seq, call, response.entry);
                 }
                 ContinueAction::Wait => {}

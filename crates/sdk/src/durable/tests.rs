@@ -29,6 +29,9 @@ struct FakeServer {
     continue_answers: Mutex<VecDeque<ContinueResponse>>,
     metadata_flushes: AtomicUsize,
     ended: Mutex<Option<End>>,
+    /// A heartbeat answer the attempt gets while its first continue call is in flight: this
+    /// snapshot moves from the first id to the second.
+    moved_by_heartbeat: Mutex<Option<(Arc<HeldSnapshot>, &'static str, &'static str)>>,
 }
 
 /// A fake server shared with the context under test.
@@ -84,6 +87,9 @@ impl Connection for Fake {
     fn resume(&self, request: ContinueRequest) -> BoxFuture<'_, Result<ContinueResponse, DurableError>> {
         let server = &self.0;
         server.continues.lock().push(request);
+        if let Some((snapshot, from, to)) = server.moved_by_heartbeat.lock().take() {
+            snapshot.advance(from, to);
+        }
         let answer = server.continue_answers.lock().pop_front();
         let response = answer.expect("a continue call is answered as the test says");
         Box::pin(async move { Ok(response) })
@@ -240,7 +246,7 @@ async fn a_wait_not_completed_in_the_journal_is_awaited_again_at_its_position() 
 }
 
 #[tokio::test]
-async fn a_blocked_wait_asks_continue_until_it_goes_on_under_the_new_snapshot() {
+async fn a_blocked_wait_asks_continue_with_the_blocked_snapshot_until_it_goes_on_under_the_new_one() {
     let server = Arc::new(FakeServer::default());
     server.wait_answers.lock().push_back(CallResponse {
         outcome: CallOutcome::Waiting,
@@ -266,12 +272,16 @@ async fn a_blocked_wait_asks_continue_until_it_goes_on_under_the_new_snapshot() 
         },
     ]);
     let ctx = replaying(Vec::new(), &server);
+    // The wait completes in place and a heartbeat says so before the continue call does.
+    *server.moved_by_heartbeat.lock() = Some((Arc::clone(&ctx.durable().snapshot), "snapshot_blocked", "snapshot_on"));
     ctx.metadata().set("stage", "waiting").unwrap();
     let timeout = ctx.wait_for_token::<Value>("waitpoint_t").await.unwrap().unwrap_err();
     assert_eq!(timeout.message, "Waitpoint timed out at 2026-01-01T00:00:00.000Z");
     assert_eq!(server.metadata_flushes.load(Ordering::Relaxed), 1, "metadata goes before the run blocks");
     let continues = server.continues.lock();
     let sent: Vec<_> = continues.iter().map(|c| (c.snapshot_id.as_str(), c.seq, c.wait_ms)).collect();
+    // Every continue names the blocked snapshot, which is how the server tells which answer to
+    // give, even after the heartbeat moved the attempt on.
     assert_eq!(sent, [("snapshot_blocked", 0, CONTINUE_WAIT_MS), ("snapshot_blocked", 0, CONTINUE_WAIT_MS)]);
     assert_eq!(snapshot_of(&ctx), "snapshot_on");
     assert!(server.ended.lock().is_none());
