@@ -121,7 +121,8 @@ async fn each_step_runs_once_across_a_suspension() {
     let ids = trigger_all(&stack.api, "steps", (0..20).map(|_| json!({"wait_seconds": 2})).collect()).await;
     for run in finished(&stack.api, &ids, Duration::from_secs(120)).await {
         assert_eq!(run["status"], "COMPLETED", "{run}");
-        let counts: Vec<u64> = run["output"]["steps"].as_array().unwrap().iter().map(|s| s["runs"].as_u64().unwrap()).collect();
+        let counts: Vec<u64> =
+            run["output"]["steps"].as_array().unwrap().iter().map(|s| s["runs"].as_u64().unwrap()).collect();
         assert_eq!(counts, [1, 1, 1], "{run}");
     }
     let entries = ledger::read(&stack.ledger);

@@ -99,6 +99,7 @@ pub struct WaitRequest {
 /// What a run waits for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant, reason = "a request body, made once per wait call")]
 pub enum Wait {
     /// A point in time (`ctx.wait_for`, `ctx.wait_until`).
     Until {

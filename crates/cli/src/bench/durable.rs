@@ -52,7 +52,8 @@ pub struct Samples {
 impl Recorded {
     /// Writes the samples as JSON.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        std::fs::write(path, serde_json::to_vec(&*self.0.lock())?).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, serde_json::to_vec(&*self.0.lock())?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 
@@ -141,7 +142,12 @@ pub async fn run(storage: &Storage) -> anyhow::Result<StepOverhead> {
     let samples_path = worker.durable_out();
     worker.stop()?;
     let samples: Samples = serde_json::from_slice(&std::fs::read(&samples_path)?)?;
-    anyhow::ensure!(samples.steps_us.len() == RUNS * STEPS, "{} of {} steps recorded", samples.steps_us.len(), RUNS * STEPS);
+    anyhow::ensure!(
+        samples.steps_us.len() == RUNS * STEPS,
+        "{} of {} steps recorded",
+        samples.steps_us.len(),
+        RUNS * STEPS
+    );
     anyhow::ensure!(
         samples.resumes_us.len() + samples.in_place_us.len() == RUNS,
         "{} of {RUNS} runs got past their wait",

@@ -203,7 +203,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     value: format!(
                         "step p50 {:.2} / p99 {:.2} ms; resume after the wait p50 {:.2} / p99 {:.2} / max {:.2} ms \
                          ({} of {} runs suspended)",
-                        w5.step_p50, w5.step_p99, w5.resume_p50, w5.resume_p99, w5.resume_max, w5.resumed, durable::RUNS
+                        w5.step_p50,
+                        w5.step_p99,
+                        w5.resume_p50,
+                        w5.resume_p99,
+                        w5.resume_max,
+                        w5.resumed,
+                        durable::RUNS
                     ),
                     json: w5.json(),
                 });
