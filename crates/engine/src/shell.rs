@@ -543,17 +543,8 @@ impl Engine {
     /// (one that lost the lease without knowing yet) do nothing twice.
     pub async fn run_due(&self) -> Result<Due, Error> {
         let now = self.clock.now();
-        let next = self
-            .store
-            .read(|tx| {
-                Box::pin(async move {
-                    let runs = tx.run_next_due().await?;
-                    let waits = tx.waitpoint_next_due().await?;
-                    Ok::<_, Error>(runs.into_iter().chain(waits).min())
-                })
-            })
-            .await?;
-        let mut done = Due::default();
+        let next = self.next_due().await?;
+        let mut done = Due { next, ..Due::default() };
         if next.is_some_and(|at| at <= now) {
             loop {
                 let pass = self
@@ -562,7 +553,7 @@ impl Engine {
                             let queued = timing::queue_delayed(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
                             let expired = timing::expire(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
                             let waitpoints = waitpoints::complete_due(tx, ctx, SWEEP_BATCH, changes).await?;
-                            Ok(Due { queued, expired, waitpoints })
+                            Ok(Due { queued, expired, waitpoints, next: None })
                         })
                     })
                     .await?;
@@ -573,12 +564,26 @@ impl Engine {
                     break;
                 }
             }
+            done.next = self.next_due().await?;
         }
         if self.forget_after.lock().is_none_or(|at| at <= now) {
             self.write(move |tx, ctx, _| Box::pin(timing::forget_requests(tx, ctx.now, SWEEP_BATCH))).await?;
             *self.forget_after.lock() = Some(now.plus(FORGET_EVERY));
         }
         Ok(done)
+    }
+
+    /// The earliest time a delayed run comes due, a TTL passes or a waitpoint completes by time.
+    async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        self.store
+            .read(|tx| {
+                Box::pin(async move {
+                    let runs = tx.run_next_due().await?;
+                    let waits = tx.waitpoint_next_due().await?;
+                    Ok::<_, Error>(runs.into_iter().chain(waits).min())
+                })
+            })
+            .await
     }
 
     /// Gives the maintenance lease up, if `node` holds it, so another node takes over at once.

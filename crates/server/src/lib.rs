@@ -222,20 +222,28 @@ pub async fn migrate(config: &Config) -> Result<(), Error> {
 /// Every `interval`, does the maintenance work (the stall sweep and the work that is due) if
 /// this node holds the maintenance lease or can take it. The lease lasts five intervals (at least
 /// 2 s): a node that dies is replaced within that time. Between sweeps, the holder looks for due
-/// work every [`DUE_EVERY`] (a read, unless something is due), so a delayed run is queued and a
-/// run past its TTL expires within that time of its due time.
+/// work every [`DUE_EVERY`] (a read, unless something is due), and sleeps only until the next due
+/// time when that comes sooner, so a wait ends, a delayed run is queued and a run past its TTL
+/// expires at its time (a due time set on another node since the last look is found within
+/// [`DUE_EVERY`]).
 async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
     let lease = (interval * 5).max(Duration::from_secs(2));
-    let mut ticks = tokio::time::interval(interval.min(DUE_EVERY));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tick = interval.min(DUE_EVERY);
     let mut leading = false;
     let mut swept_at: Option<tokio::time::Instant> = None;
+    let mut next_due: Option<stint_types::Timestamp> = None;
     loop {
-        let now = ticks.tick().await;
+        let until_due = next_due.map(|at| u64::try_from(at.millis() - engine.now().millis()).unwrap_or(0));
+        let nap = until_due.map_or(tick, |ms| Duration::from_millis(ms).clamp(Duration::from_millis(1), tick));
+        tokio::time::sleep(nap).await;
+        let now = tokio::time::Instant::now();
         if swept_at.is_some_and(|at| now.duration_since(at) < interval) {
             if leading {
                 match engine.run_due().await {
-                    Ok(due) => log_due(due),
+                    Ok(due) => {
+                        next_due = due.next;
+                        log_due(due);
+                    }
                     Err(error) => tracing::warn!(%error, "queueing due runs failed; retrying at the next tick"),
                 }
             }
@@ -244,6 +252,7 @@ async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
         swept_at = Some(now);
         match engine.maintain(&node, lease).await {
             Ok(Some(done)) => {
+                next_due = done.due.next;
                 if !leading {
                     tracing::info!(node, "this node does the maintenance work now");
                     leading = true;
@@ -254,6 +263,7 @@ async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
                 log_due(done.due);
             }
             Ok(None) => {
+                next_due = None;
                 if leading {
                     tracing::info!(node, "another node does the maintenance work now");
                     leading = false;
@@ -271,7 +281,7 @@ async fn maintain(engine: Arc<Engine>, interval: Duration, node: String) {
 const DUE_EVERY: Duration = Duration::from_millis(100);
 
 fn log_due(due: stint_engine::Due) {
-    if due.queued > 0 || due.expired > 0 {
-        tracing::debug!(queued = due.queued, expired = due.expired, "handled due runs");
+    if due.queued > 0 || due.expired > 0 || due.waitpoints > 0 {
+        tracing::debug!(queued = due.queued, expired = due.expired, waitpoints = due.waitpoints, "handled due work");
     }
 }

@@ -91,16 +91,18 @@ pub fn task(recorded: Recorded) -> Task {
                     until_us = value;
                 }
             }
+            // Kept now: a suspended execution never gets past the wait.
+            let replayed = steps.is_empty();
+            recorded.0.lock().steps_us.extend(steps);
             let until = UNIX_EPOCH + Duration::from_micros(u64::try_from(until_us).unwrap_or(0));
             ctx.wait_until(until).await?;
             let late = wall_us() - until_us;
             let mut samples = recorded.0.lock();
-            if steps.is_empty() {
+            if replayed {
                 samples.resumes_us.push(late);
             } else {
                 samples.in_place_us.push(late);
             }
-            samples.steps_us.extend(steps);
             Ok::<_, TaskError>(Value::Null)
         }
     })

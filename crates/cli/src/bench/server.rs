@@ -117,14 +117,14 @@ impl BenchServer {
 }
 
 impl BenchServer {
-    /// Runs not yet finished (queued or executing) in the environments the bench triggers in,
+    /// Runs not yet finished (queued, executing or waiting) in the environments the bench triggers in,
     /// counted up to 100 each.
     pub async fn unfinished(&self) -> anyhow::Result<usize> {
         let mut unfinished = 0;
         for key in [KEY, STAGING_KEY] {
             let page: serde_json::Value = reqwest::Client::new()
                 .get(format!("{}/api/v1/runs", self.url))
-                .query(&[("filter[status]", "QUEUED,EXECUTING"), ("page[size]", "100")])
+                .query(&[("filter[status]", "DELAYED,QUEUED,EXECUTING,WAITING"), ("page[size]", "100")])
                 .bearer_auth(key)
                 .send()
                 .await?

@@ -20,6 +20,8 @@ pub struct Due {
     pub expired: usize,
     /// Waitpoints completed by time: waits that ended and tokens that timed out.
     pub waitpoints: usize,
+    /// When the next piece of work falls due, as far as the pass knows.
+    pub next: Option<Timestamp>,
 }
 
 /// Queues up to `limit` delayed runs that are due, each at the time it was due (minus its
