@@ -115,10 +115,11 @@ async fn a_worker_of_ten_slots_serves_a_thousand_runs_waiting_thirty_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_step_runs_once_across_a_suspension() {
-    let stack = Stack::start(&["--suspend-after", "500ms"]);
+async fn each_step_runs_once_across_three_suspensions() {
+    let stack = Stack::start(&["--suspend-after", "300ms"]);
     let _worker = stack.worker(10);
-    let ids = trigger_all(&stack.api, "steps", (0..20).map(|_| json!({"wait_seconds": 2})).collect()).await;
+    let payload = json!({"wait_seconds": 2, "waits": 3});
+    let ids = trigger_all(&stack.api, "steps", (0..20).map(|_| payload.clone()).collect()).await;
     for run in finished(&stack.api, &ids, Duration::from_secs(120)).await {
         assert_eq!(run["status"], "COMPLETED", "{run}");
         let counts: Vec<u64> =
@@ -128,7 +129,7 @@ async fn each_step_runs_once_across_a_suspension() {
     let entries = ledger::read(&stack.ledger);
     for id in &ids {
         let starts = entries.iter().filter(|e| &e.run_id == id && e.event == "start").count();
-        assert!(starts >= 2, "run {id} was suspended and replayed: {starts} starts");
+        assert_eq!(starts, 4, "run {id} was suspended and replayed three times: {starts} starts");
         for step in ["step:reserve", "step:charge", "step:ship"] {
             let runs = entries.iter().filter(|e| &e.run_id == id && e.event == step).count();
             assert_eq!(runs, 1, "{step} of run {id} ran {runs} times");

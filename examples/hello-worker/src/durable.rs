@@ -59,9 +59,13 @@ pub async fn fan_out(ctx: TaskContext, payload: FanOut) -> Result<Value, TaskErr
 /// Payload of `steps`.
 #[derive(Deserialize)]
 pub struct Steps {
-    /// How long the wait between the steps is, in seconds.
+    /// How long each wait before the last step is, in seconds.
     #[serde(default = "one")]
     wait_seconds: u64,
+    /// How many waits there are before the last step: each long one suspends the run, which is
+    /// then replayed from the top.
+    #[serde(default = "one")]
+    waits: u64,
 }
 
 fn one() -> u64 {
@@ -71,7 +75,7 @@ fn one() -> u64 {
 /// How many times each step body of each run ran in this process.
 static STEP_RUNS: LazyLock<Mutex<HashMap<(String, usize), u64>>> = LazyLock::new(Mutex::default);
 
-/// Three steps around a wait. Each step body counts its runs (in this process, and as a
+/// Three steps around a wait (or `waits` of them). Each step body counts its runs (in this process, and as a
 /// `step` line in the ledger when there is one) and returns the count, so the output says how many
 /// times each body ran: 1 each, however often the task was replayed.
 pub fn steps(
@@ -83,7 +87,9 @@ pub fn steps(
             let mut counts = Vec::with_capacity(3);
             for (at, name) in ["reserve", "charge", "ship"].into_iter().enumerate() {
                 if at == 2 {
-                    ctx.wait_for(Duration::from_secs(payload.wait_seconds)).await?;
+                    for _ in 0..payload.waits {
+                        ctx.wait_for(Duration::from_secs(payload.wait_seconds)).await?;
+                    }
                 }
                 let count: u64 = ctx
                     .step(name, || async {
