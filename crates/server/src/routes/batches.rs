@@ -278,13 +278,18 @@ pub(crate) fn item_count(count: i64) -> Result<u32, ApiError> {
     }
 }
 
-/// Refuses the options that make a run wait for the batch: waitpoints do not exist yet.
+/// Refuses the options that make a run wait for the batch through the public API: a task waits
+/// for its children with the SDK's `batch_trigger_and_wait`, over the worker protocol.
 fn refuse_parent(parent_run_id: Option<&serde_json::Value>, resume: Option<bool>) -> Result<(), ApiError> {
     if parent_run_id.is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::invalid("parentRunId is not supported yet"));
+        return Err(ApiError::invalid(
+            "parentRunId is not supported on a batch: a task waits for its children with the SDK's batch_trigger_and_wait",
+        ));
     }
     if resume == Some(true) {
-        return Err(ApiError::invalid("resumeParentOnCompletion is not supported yet"));
+        return Err(ApiError::invalid(
+            "resumeParentOnCompletion is not supported: a task waits for its children with the SDK's batch_trigger_and_wait",
+        ));
     }
     Ok(())
 }
