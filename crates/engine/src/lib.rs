@@ -17,6 +17,7 @@ mod local;
 mod notify;
 mod queue_control;
 mod rundata;
+mod schedules;
 mod shell;
 mod state;
 pub mod systems;
@@ -27,6 +28,7 @@ pub use config::{Config, Timeouts};
 pub use error::Error;
 pub use ids::Ids;
 pub use rundata::Related;
+pub use schedules::{ScheduleParams, ScheduleView};
 pub use shell::{Engine, Maintained};
 pub use systems::attempt::{Completed, Completion, HeartbeatVerdict, Outcome};
 pub use systems::batch::{

@@ -7,6 +7,7 @@
 
 mod error;
 mod rows;
+mod schedules;
 mod signal;
 mod store;
 mod tables;
@@ -22,6 +23,7 @@ pub use rows::{BatchItemRow, BatchRow, NewRun};
 pub use rows::{RateLimit, RateOverride};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
-pub use tables::{BatchTable, OptionTable, RateTable, WaitpointTable};
+pub use schedules::{ScheduleFireRow, ScheduleRow};
+pub use tables::{BatchTable, OptionTable, RateTable, ScheduleTable, WaitpointTable};
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
 pub use waits::{JournalRow, WaitpointListParams, WaitpointRow};

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use stint_types::{
-    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WaitpointId, WorkerId,
+    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, Timestamp, TokenId, WaitpointId,
+    WorkerId,
 };
 
 use crate::signal::Signal;
@@ -18,6 +19,7 @@ use crate::rows::{
     RunListParams, RunRow, SnapshotRow, TaskRow, Transition, WorkerRow,
 };
 use crate::rows::{BatchItemRow, BatchRow, NewRun};
+use crate::schedules::{ScheduleFireRow, ScheduleRow};
 use crate::waits::{JournalRow, WaitpointListParams, WaitpointRow};
 
 /// A transaction: every table, used through `&mut dyn Tx`.
@@ -31,6 +33,7 @@ pub trait Tx:
     + OptionTable
     + BatchTable
     + WaitpointTable
+    + ScheduleTable
     + LeaseTable
     + Signals
     + Send
@@ -47,6 +50,7 @@ impl<
         + OptionTable
         + BatchTable
         + WaitpointTable
+        + ScheduleTable
         + LeaseTable
         + Signals
         + Send,
@@ -483,4 +487,43 @@ pub trait WaitpointTable {
     /// The instance's secret named `name`: the one stored, or `value`, stored now, when there is
     /// none. Nodes racing to store one all get the one stored first.
     async fn secret_get_or_insert(&mut self, name: &str, value: &str) -> Result<String, Error>;
+}
+
+/// Schedules of tasks, and the runs they fired (`schedule_fires`: one per schedule and nominal
+/// fire time, so a time never fires twice, whichever node fires it).
+#[async_trait]
+pub trait ScheduleTable {
+    /// Adds a schedule; a dedup key the environment has already, or a second `DECLARATIVE`
+    /// schedule of one task in one environment, is a [`Error::Duplicate`] and adds nothing.
+    async fn schedule_insert(&mut self, row: &ScheduleRow) -> Result<(), Error>;
+    /// Writes every field of a schedule but its id, environment, kind and creation time.
+    async fn schedule_update(&mut self, row: &ScheduleRow) -> Result<(), Error>;
+    /// A schedule.
+    async fn schedule_get(&mut self, id: &ScheduleId) -> Result<Option<ScheduleRow>, Error>;
+    /// The environment's schedule with this dedup key.
+    async fn schedule_by_dedup_key(&mut self, env_id: &EnvId, key: &str) -> Result<Option<ScheduleRow>, Error>;
+    /// Deletes a schedule (its fired runs stay, and keep naming it); true if it existed.
+    async fn schedule_delete(&mut self, id: &ScheduleId) -> Result<bool, Error>;
+    /// The environment's schedules, of one task when `task_id` is given, oldest first (by id),
+    /// `offset` of them skipped, at most `limit`.
+    async fn schedule_list(
+        &mut self,
+        env_id: &EnvId,
+        task_id: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ScheduleRow>, Error>;
+    /// How many schedules the environment has, of one task when `task_id` is given.
+    async fn schedule_count(&mut self, env_id: &EnvId, task_id: Option<&str>) -> Result<u64, Error>;
+    /// The environment's `DECLARATIVE` schedules.
+    async fn schedule_declarative(&mut self, env_id: &EnvId) -> Result<Vec<ScheduleRow>, Error>;
+    /// Schedules (active or not) whose `next_run` is at or before `now`, earliest first.
+    async fn schedule_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<ScheduleRow>, Error>;
+    /// The earliest `next_run` of any schedule.
+    async fn schedule_next_due(&mut self) -> Result<Option<Timestamp>, Error>;
+    /// Records the run a schedule fired at a nominal time; a time recorded already for the
+    /// schedule is a [`Error::Duplicate`] and records nothing.
+    async fn schedule_fire_insert(&mut self, row: &ScheduleFireRow) -> Result<(), Error>;
+    /// The schedule fire that made a run, if a schedule made it.
+    async fn schedule_fire_of_run(&mut self, run_id: &RunId) -> Result<Option<ScheduleFireRow>, Error>;
 }

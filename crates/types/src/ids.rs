@@ -135,6 +135,12 @@ id_type!(
     "waitpoint_"
 );
 
+id_type!(
+    /// A schedule of a task, `sched_…`.
+    ScheduleId,
+    "sched_"
+);
+
 /// Text that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdError {

@@ -20,7 +20,7 @@ pub use batch::BatchStatus;
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
 pub use ids::{
-    BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, TokenId, WaitpointId, WorkerId,
+    BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, TokenId, WaitpointId, WorkerId,
 };
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};
