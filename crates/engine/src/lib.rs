@@ -42,7 +42,7 @@ pub use systems::rates::{RATE_LIMITS, RATE_PERIODS_MS};
 pub use systems::tenancy::{Bootstrapped, KeyView, NewKey, NewToken, PROJECT_ENVIRONMENTS, ProjectView};
 pub use systems::timing::Due;
 pub use systems::trigger::{Debounce, DebounceMode, Delay, Idempotency, TriggerParams, Triggered};
-pub use systems::workers::TaskSpec;
+pub use systems::workers::{DeclaredSchedule, TaskSpec};
 pub use waits::{CallAnswer, Continuation, JournalView, TokenCreated, TokenParams, Wait};
 
 /// The system clock.

@@ -147,6 +147,7 @@ mod tests {
             retry: None,
             max_duration: None,
             ttl_secs: None,
+            schedule: None,
         }
     }
 

@@ -29,6 +29,21 @@ pub struct TaskSpec {
     pub max_duration: Option<u32>,
     /// Seconds a run may wait for its first attempt once queued, when its trigger sets none.
     pub ttl_secs: Option<u32>,
+    /// The schedule the task declares in this environment: registering the environment's current
+    /// version makes, changes or removes its `DECLARATIVE` schedule to match.
+    pub schedule: Option<DeclaredSchedule>,
+}
+
+/// A schedule a task declares in its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredSchedule {
+    /// A 5-field cron expression.
+    pub cron: String,
+    /// An IANA time zone; `UTC` when `None`.
+    pub timezone: Option<String>,
+    /// The environments it fires in, by slug (`dev`, `staging`, `prod`, `preview`); all when
+    /// empty.
+    pub environments: Vec<String>,
 }
 
 /// Checks a worker's declarations, stores its tasks and queues in each of the environments it

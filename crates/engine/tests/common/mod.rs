@@ -39,6 +39,7 @@ pub fn task(id: &str) -> TaskSpec {
         retry: Some(plain_retry(3)),
         max_duration: None,
         ttl_secs: None,
+        schedule: None,
     }
 }
 

@@ -122,6 +122,7 @@ pub async fn register(
             retry: t.retry,
             max_duration: t.max_duration,
             ttl_secs: t.ttl,
+            schedule: None,
         })
         .collect();
     let pool = matches!(caller, Caller::Project(_));

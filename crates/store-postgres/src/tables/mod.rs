@@ -22,6 +22,7 @@ mod queues;
 mod rates;
 mod rows;
 mod runs;
+mod schedules;
 mod tenancy;
 mod waitpoints;
 mod workers;

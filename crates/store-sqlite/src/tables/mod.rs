@@ -8,6 +8,7 @@ mod queues;
 mod rates;
 mod run_inserts;
 pub(crate) mod runs;
+mod schedules;
 mod tenancy;
 mod waitpoints;
 mod workers;
