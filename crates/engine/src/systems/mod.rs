@@ -20,3 +20,4 @@ pub mod trigger;
 pub mod versions;
 pub mod waitpoints;
 pub mod workers;
+pub mod schedules;
