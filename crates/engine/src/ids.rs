@@ -4,7 +4,8 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use stint_types::{
-    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, Timestamp, TokenId, WaitpointId, WorkerId,
+    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, Timestamp, TokenId, WaitpointId,
+    WorkerId,
 };
 
 /// Makes ids. Each id is later than the one before, even within one millisecond or when the

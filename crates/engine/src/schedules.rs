@@ -51,8 +51,7 @@ impl Engine {
         params: ScheduleParams,
     ) -> Result<ScheduleView, Error> {
         let (env, id) = (env.clone(), id.clone());
-        self.write(move |tx, ctx, _| Box::pin(async move { schedules::update(tx, ctx, &env, &id, params).await }))
-            .await
+        self.write(move |tx, ctx, _| Box::pin(async move { schedules::update(tx, ctx, &env, &id, params).await })).await
     }
 
     /// A schedule of `env`; another environment's is not found.

@@ -67,10 +67,10 @@ async fn a_schedule_fires_once_per_time_with_trigger_dev_payload() {
     assert_eq!(first["upcoming"].as_array().unwrap().len(), 10);
     assert_eq!(first["upcoming"][0], minute(2).to_rfc3339());
     let second = payload(&fired[1]);
-    assert_eq!((second["timestamp"].clone(), second["lastTimestamp"].clone()), (
-        serde_json::json!(minute(2).to_rfc3339()),
-        serde_json::json!(minute(1).to_rfc3339())
-    ));
+    assert_eq!(
+        (second["timestamp"].clone(), second["lastTimestamp"].clone()),
+        (serde_json::json!(minute(2).to_rfc3339()), serde_json::json!(minute(1).to_rfc3339()))
+    );
     let (schedule, at) = h.engine.schedule_of_run(&h.prod, &fired[1].id).await.unwrap().unwrap();
     assert_eq!((schedule.id, at), (made.id, minute(2)));
 }
@@ -148,7 +148,11 @@ async fn bad_input_names_the_field() {
 async fn a_declared_schedule_follows_the_current_version() {
     let h = Harness::new().await;
     let declared = |cron: &str| TaskSpec {
-        schedule: Some(DeclaredSchedule { cron: cron.into(), timezone: Some("Europe/London".into()), environments: vec![] }),
+        schedule: Some(DeclaredSchedule {
+            cron: cron.into(),
+            timezone: Some("Europe/London".into()),
+            environments: vec![],
+        }),
         ..task("t")
     };
     h.worker(&h.prod, vec![declared("0 3 * * *")]).await;

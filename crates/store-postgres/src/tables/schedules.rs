@@ -24,7 +24,13 @@ impl ScheduleTable for PgTx<'_> {
     async fn schedule_delete(&mut self, id: &ScheduleId) -> Result<bool, Error> {
         unimplemented!()
     }
-    async fn schedule_list(&mut self, env_id: &EnvId, task_id: Option<&str>, offset: u64, limit: u32) -> Result<Vec<ScheduleRow>, Error> {
+    async fn schedule_list(
+        &mut self,
+        env_id: &EnvId,
+        task_id: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ScheduleRow>, Error> {
         unimplemented!()
     }
     async fn schedule_count(&mut self, env_id: &EnvId, task_id: Option<&str>) -> Result<u64, Error> {
