@@ -45,6 +45,9 @@ async fn a_schedule_every_minute_fires_runs_with_the_schedule_payload() {
     assert_eq!(payload["timezone"], "UTC");
     let timestamp = payload["timestamp"].as_str().unwrap();
     assert!(timestamp.ends_with(":00.000Z") || timestamp.ends_with(":00Z"), "on the minute: {timestamp}");
-    assert_eq!(run["output"], json!({"timestamp": timestamp, "scheduleId": id}));
+    // `tick` answers with the same time, written by chrono.
+    assert_eq!(run["output"]["scheduleId"], json!(id));
+    let answered = run["output"]["timestamp"].as_str().unwrap();
+    assert_eq!(answered[..16], timestamp[..16], "{answered} is {timestamp}");
     assert_eq!(run["schedule"]["id"], json!(id));
 }
