@@ -153,6 +153,7 @@ impl Task {
             retry: self.retry.map(Into::into),
             max_duration: self.max_duration.map(whole_seconds_up),
             ttl: self.ttl.map(whole_seconds_up),
+            schedule: None,
         }
     }
 }

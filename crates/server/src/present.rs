@@ -62,6 +62,7 @@ pub fn run_object(related: &Related) -> RunObject {
         payload: Some(decode(&run.payload, &run.payload_type)),
         output: run.output.as_deref().map(|o| decode(o, run.output_type.as_deref().unwrap_or("application/json"))),
         error: run.error.as_ref().map(|e| e.to_serialized()),
+        schedule: None,
         related_runs: RelatedRuns {
             root: related.root.as_ref().map(related_run),
             parent: related.parent.as_ref().map(related_run),
