@@ -4,7 +4,8 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use stint_types::{
-    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, SnapshotId, Timestamp, TokenId, WaitpointId, WorkerId,
+    BatchId, EnvId, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, Timestamp, TokenId, WaitpointId,
+    WorkerId,
 };
 
 /// Makes ids. Each id is later than the one before, even within one millisecond or when the
@@ -119,6 +120,12 @@ impl Ids {
     pub fn waitpoint(&self, now: Timestamp) -> WaitpointId {
         let (millis, random) = self.parts(now);
         WaitpointId::from_parts(millis, random)
+    }
+
+    /// A new schedule id.
+    pub fn schedule(&self, now: Timestamp) -> ScheduleId {
+        let (millis, random) = self.parts(now);
+        ScheduleId::from_parts(millis, random)
     }
 
     /// A random number in [0, 1), for retry jitter.

@@ -2,11 +2,12 @@
 //! (in `systems/schedules.rs`) declarative schedules kept in step with worker versions and the
 //! firing of due schedules.
 
-use stint_store::{EnvironmentRow, ScheduleRow};
+use stint_store::{EnvironmentRow, ScheduleRow, StoreExt};
 use stint_types::{RunId, ScheduleId, Timestamp};
 
 use crate::Error;
-use crate::shell::Engine;
+use crate::shell::{Engine, visible_run};
+use crate::systems::schedules;
 
 /// A schedule to make or change through the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +38,8 @@ impl Engine {
     /// Makes an imperative schedule in `env`, or updates the one its dedup key names. A bad
     /// expression, time zone or task is [`Error::Invalid`] naming the field.
     pub async fn create_schedule(&self, env: &EnvironmentRow, params: ScheduleParams) -> Result<ScheduleView, Error> {
-        let _ = (env, params);
-        todo!()
+        let env = env.clone();
+        self.write(move |tx, ctx, _| Box::pin(async move { schedules::create(tx, ctx, &env, params).await })).await
     }
 
     /// Changes an imperative schedule of `env`; a declarative one is changed by its task's code
@@ -49,14 +50,16 @@ impl Engine {
         id: &ScheduleId,
         params: ScheduleParams,
     ) -> Result<ScheduleView, Error> {
-        let _ = (env, id, params);
-        todo!()
+        let (env, id) = (env.clone(), id.clone());
+        self.write(move |tx, ctx, _| Box::pin(async move { schedules::update(tx, ctx, &env, &id, params).await })).await
     }
 
     /// A schedule of `env`; another environment's is not found.
     pub async fn schedule(&self, env: &EnvironmentRow, id: &ScheduleId) -> Result<ScheduleView, Error> {
-        let _ = (env, id);
-        todo!()
+        let (env, id) = (env.clone(), id.clone());
+        self.store
+            .read(move |tx| Box::pin(async move { schedules::visible(tx, &env, &id).await.map(schedules::view) }))
+            .await
     }
 
     /// The schedules of `env` (of one task when given), page `page` (from 1) of `per_page`, and
@@ -68,14 +71,30 @@ impl Engine {
         page: u32,
         per_page: u32,
     ) -> Result<(Vec<ScheduleView>, u64), Error> {
-        let _ = (env, task_id, page, per_page);
-        todo!()
+        let env = env.clone();
+        let offset = u64::from(page.max(1) - 1) * u64::from(per_page);
+        self.store
+            .read(move |tx| {
+                Box::pin(async move {
+                    let rows = tx.schedule_list(&env.id, task_id.as_deref(), offset, per_page).await?;
+                    let count = tx.schedule_count(&env.id, task_id.as_deref()).await?;
+                    Ok::<_, Error>((rows.into_iter().map(schedules::view).collect(), count))
+                })
+            })
+            .await
     }
 
     /// Deletes an imperative schedule of `env` and returns it.
     pub async fn delete_schedule(&self, env: &EnvironmentRow, id: &ScheduleId) -> Result<ScheduleRow, Error> {
-        let _ = (env, id);
-        todo!()
+        let (env, id) = (env.clone(), id.clone());
+        self.write(move |tx, _, _| {
+            Box::pin(async move {
+                let row = schedules::imperative(tx, &env, &id).await?;
+                tx.schedule_delete(&id).await?;
+                Ok(row)
+            })
+        })
+        .await
     }
 
     /// Activates or deactivates a schedule of `env`.
@@ -85,17 +104,27 @@ impl Engine {
         id: &ScheduleId,
         active: bool,
     ) -> Result<ScheduleView, Error> {
-        let _ = (env, id, active);
-        todo!()
+        let (env, id) = (env.clone(), id.clone());
+        self.write(move |tx, ctx, _| Box::pin(async move { schedules::set_active(tx, ctx, &env, &id, active).await }))
+            .await
     }
 
-    /// The schedule that fired a run of `env`, and the nominal time it fired at.
+    /// The schedule that fired a run of `env`, and the nominal time it fired at; `None` for a
+    /// run no schedule made, or whose schedule was deleted since.
     pub async fn schedule_of_run(
         &self,
         env: &EnvironmentRow,
         run_id: &RunId,
     ) -> Result<Option<(ScheduleRow, Timestamp)>, Error> {
-        let _ = (env, run_id);
-        todo!()
+        let (env, run_id) = (env.clone(), run_id.clone());
+        self.store
+            .read(move |tx| {
+                Box::pin(async move {
+                    visible_run(tx, &env, &run_id).await?;
+                    let Some(fire) = tx.schedule_fire_of_run(&run_id).await? else { return Ok(None) };
+                    Ok::<_, Error>(tx.schedule_get(&fire.schedule_id).await?.map(|row| (row, fire.fire_time)))
+                })
+            })
+            .await
     }
 }

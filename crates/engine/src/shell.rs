@@ -23,6 +23,7 @@ use crate::systems::cancel::{self, Cancelled};
 use crate::systems::dequeue::{self, Dequeued};
 use crate::systems::lanes::Rotation;
 use crate::systems::pool::{self, EnvRotation, PoolDequeued};
+use crate::systems::schedules;
 use crate::systems::stall;
 use crate::systems::tenancy::{self, NewKey};
 use crate::systems::timing::{self, Due};
@@ -553,14 +554,16 @@ impl Engine {
                             let queued = timing::queue_delayed(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
                             let expired = timing::expire(tx, &ctx.ids, ctx.now, SWEEP_BATCH, changes).await?;
                             let waitpoints = waitpoints::complete_due(tx, ctx, SWEEP_BATCH, changes).await?;
-                            Ok(Due { queued, expired, waitpoints, next: None })
+                            let fired = schedules::fire_due(tx, ctx, SWEEP_BATCH, changes).await?;
+                            Ok(Due { queued, expired, waitpoints, fired, next: None })
                         })
                     })
                     .await?;
                 done.queued += pass.queued;
                 done.expired += pass.expired;
                 done.waitpoints += pass.waitpoints;
-                if [pass.queued, pass.expired, pass.waitpoints].iter().all(|n| *n < SWEEP_BATCH as usize) {
+                done.fired += pass.fired;
+                if [pass.queued, pass.expired, pass.waitpoints, pass.fired].iter().all(|n| *n < SWEEP_BATCH as usize) {
                     break;
                 }
             }
@@ -580,7 +583,8 @@ impl Engine {
                 Box::pin(async move {
                     let runs = tx.run_next_due().await?;
                     let waits = tx.waitpoint_next_due().await?;
-                    Ok::<_, Error>(runs.into_iter().chain(waits).min())
+                    let schedules = tx.schedule_next_due().await?;
+                    Ok::<_, Error>(runs.into_iter().chain(waits).chain(schedules).min())
                 })
             })
             .await

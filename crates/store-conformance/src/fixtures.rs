@@ -2,10 +2,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use stint_store::{EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, SnapshotRow, WaitpointRow};
+use stint_store::{
+    EnvironmentRow, OrganizationRow, ProjectRow, QueueRow, RunRow, ScheduleRow, SnapshotRow, WaitpointRow,
+};
 use stint_types::{
-    BatchId, EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, SnapshotId,
-    Timestamp, WaitpointId, WaitpointKind, WaitpointStatus,
+    BatchId, EnvId, EnvironmentType, ExecutionStatus, OrgId, ProjectId, QueueId, RunId, RunStatus, ScheduleId,
+    SnapshotId, Timestamp, WaitpointId, WaitpointKind, WaitpointStatus,
 };
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -33,6 +35,31 @@ pub fn snapshot_id() -> SnapshotId {
 /// A fresh waitpoint id, later than every id made before it.
 pub fn waitpoint_id() -> WaitpointId {
     WaitpointId::from_parts(1_000_000 + next(), 0)
+}
+
+/// A fresh schedule id, later than every id made before it.
+pub fn schedule_id() -> ScheduleId {
+    ScheduleId::from_parts(1_000_000 + next(), 0)
+}
+
+/// An active `IMPERATIVE` schedule of `task` in `env_id`, every minute in UTC, next due at
+/// `next_run`, without an external id or a dedup key.
+pub fn schedule(env_id: &EnvId, task: &str, next_run: Option<i64>) -> ScheduleRow {
+    ScheduleRow {
+        id: schedule_id(),
+        env_id: env_id.clone(),
+        kind: "IMPERATIVE".into(),
+        task_id: task.to_string(),
+        cron: "* * * * *".into(),
+        timezone: "UTC".into(),
+        external_id: None,
+        dedup_key: None,
+        active: true,
+        next_run: next_run.map(Timestamp),
+        last_run: None,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    }
 }
 
 /// A pending waitpoint of `kind` in `env_id`, made at `created_at`, with a random key.

@@ -15,6 +15,7 @@ pub mod queues;
 pub mod rates;
 pub mod rundata;
 pub mod runs;
+pub mod schedules;
 pub mod tenancy;
 pub mod transactions;
 pub mod versions;
@@ -80,6 +81,11 @@ macro_rules! conformance_tests {
             waits::journal_entries_are_kept_in_call_order,
             waits::a_secret_keeps_its_first_value,
             waits::resuming_is_kept_by_every_run_write,
+            schedules::schedules_round_trip_and_updates_keep_what_is_fixed,
+            schedules::duplicate_schedules_are_refused_and_the_transaction_goes_on,
+            schedules::schedules_are_listed_counted_and_deleted,
+            schedules::due_schedules_are_found_by_time_earliest_first,
+            schedules::a_time_fires_once_and_a_run_knows_its_fire,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

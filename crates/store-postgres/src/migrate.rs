@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "batches", include_str!("../migrations/0013_batches.sql")),
     (14, "task_ttl", include_str!("../migrations/0014_task_ttl.sql")),
     (15, "waitpoints", include_str!("../migrations/0015_waitpoints.sql")),
+    (16, "schedules", include_str!("../migrations/0016_schedules.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

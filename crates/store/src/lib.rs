@@ -21,9 +21,9 @@ pub use rows::{
 };
 pub use rows::{BatchItemRow, BatchRow, NewRun};
 pub use rows::{RateLimit, RateOverride};
+pub use schedules::{ScheduleFireRow, ScheduleRow};
 pub use signal::Signal;
 pub use store::{BoxFuture, Job, SignalStream, Store, StoreExt};
-pub use schedules::{ScheduleFireRow, ScheduleRow};
 pub use tables::{BatchTable, OptionTable, RateTable, ScheduleTable, WaitpointTable};
 pub use tables::{LeaseTable, LimitTable, QueueTable, RunTable, Signals, TenancyTable, Tx, WorkerTable};
 pub use waits::{JournalRow, WaitpointListParams, WaitpointRow};

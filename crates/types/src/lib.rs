@@ -4,6 +4,7 @@
 //! share it, the worker SDK included.
 
 pub mod batch;
+pub mod cron;
 pub mod duration;
 pub mod env;
 pub mod error;
@@ -20,7 +21,8 @@ pub use batch::BatchStatus;
 pub use env::EnvironmentType;
 pub use error::{ErrorCode, SerializedError, TaskRunError};
 pub use ids::{
-    BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, TokenId, WaitpointId, WorkerId,
+    BatchId, EnvId, IdError, KeyId, OrgId, ProjectId, QueueId, RunId, ScheduleId, SnapshotId, TokenId, WaitpointId,
+    WorkerId,
 };
 pub use retry::RetryOptions;
 pub use status::{ExecutionStatus, RunStatus};

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod pool;
 pub mod queues;
 pub mod rates;
+pub mod schedules;
 pub mod stall;
 pub mod tags;
 pub mod tenancy;

@@ -20,6 +20,8 @@ pub struct Due {
     pub expired: usize,
     /// Waitpoints completed by time: waits that ended and tokens that timed out.
     pub waitpoints: usize,
+    /// Schedules handled at their fire time.
+    pub fired: usize,
     /// When the next piece of work falls due, as far as the pass knows.
     pub next: Option<Timestamp>,
 }

@@ -47,6 +47,10 @@ pub(crate) fn fingerprint(label: &str, tasks: &[TaskSpec]) -> String {
                     ),
                     max_duration: task.max_duration,
                     ttl: task.ttl_secs,
+                    schedule: task
+                        .schedule
+                        .as_ref()
+                        .map(|s| (s.cron.as_str(), s.timezone.as_deref(), s.environments.as_slice())),
                 }
             })
             .collect(),
@@ -75,6 +79,9 @@ struct TaskContent<'a> {
     /// Added after the others: left out when unset, so fingerprints made before it stay.
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u32>,
+    /// The declared schedule (cron, time zone, environments), left out when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<(&'a str, Option<&'a str>, &'a [String])>,
 }
 
 /// The environment's version with this fingerprint, made at `now` when there is none: the next

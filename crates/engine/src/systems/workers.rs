@@ -8,7 +8,7 @@ use stint_types::{RetryOptions, Timestamp, names};
 use crate::Error;
 use crate::ids::Ids;
 use crate::systems::trigger::{Declared, queue_for};
-use crate::systems::{rates, versions};
+use crate::systems::{rates, schedules, versions};
 
 /// A task as a worker declares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +75,11 @@ pub(crate) async fn register(
         assigned.insert(env.id.clone(), versions::version_for(tx, &env.id, &fingerprint, now).await?);
     }
     for env in envs {
+        // The environment's schedules follow its newest version, not an older one registering.
+        let assigned_version = assigned.get(&env.id).cloned();
+        if assigned_version.is_some() && versions::current(tx, &env.id).await? == assigned_version {
+            schedules::sync_declared(tx, ids, now, env, tasks).await?;
+        }
         for (queue, declared) in &limits {
             queue_for(tx, ids, now, env, queue, Some(*declared)).await?;
         }
@@ -130,6 +135,7 @@ fn check(version: &str, tasks: &[TaskSpec]) -> Result<HashMap<String, Declared>,
         if let Some(retry) = &task.retry {
             retry.validate().map_err(|e| Error::Invalid(format!("task '{}': {e}", task.id)))?;
         }
+        schedules::check_declared(task)?;
         if task.max_duration == Some(0) {
             return Err(Error::Invalid(format!("task '{}': maxDuration must be at least 1 second", task.id)));
         }

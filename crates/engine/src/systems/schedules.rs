@@ -1,0 +1,301 @@
+//! Schedules, as Trigger.dev has them: a cron expression in a time zone triggering a task in an
+//! environment. Imperative ones are made through the API; declarative ones are declared by tasks
+//! and kept in step with the environment's current version.
+//!
+//! A schedule keeps its chain of nominal fire times (`next_run`, `last_run`). The maintenance
+//! holder fires the due ones: one run per schedule and nominal time (`schedule_fires` refuses a
+//! second), and after downtime only the latest missed time fires — one catch-up run, never a
+//! burst. An inactive schedule moves along its chain and triggers nothing.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use stint_store::{EnvironmentRow, ScheduleFireRow, ScheduleRow, Tx};
+use stint_types::cron::Cron;
+use stint_types::{EnvId, ScheduleId, Timestamp};
+
+use crate::Error;
+use crate::ids::Ids;
+use crate::schedules::{ScheduleParams, ScheduleView};
+use crate::shell::Ctx;
+use crate::state::Changes;
+use crate::systems::trigger::{self, TriggerParams};
+use crate::systems::workers::{DeclaredSchedule, TaskSpec};
+
+/// Made through the API.
+pub(crate) const IMPERATIVE: &str = "IMPERATIVE";
+/// Declared by a task.
+pub(crate) const DECLARATIVE: &str = "DECLARATIVE";
+/// Upcoming times a fired run's payload lists (Trigger.dev's).
+const UPCOMING: usize = 10;
+
+/// The expression read in its time zone; a bad one is [`Error::Invalid`] naming the field.
+pub(crate) fn cron_of(expression: &str, timezone: Option<&str>) -> Result<Cron, Error> {
+    Cron::parse(expression, timezone).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// A schedule with its description.
+pub(crate) fn view(row: ScheduleRow) -> ScheduleView {
+    let description = Cron::parse(&row.cron, Some(&row.timezone)).map_or_else(|_| row.cron.clone(), |c| c.describe());
+    ScheduleView { schedule: row, description }
+}
+
+/// A schedule of `env`; another environment's is not found.
+pub(crate) async fn visible(tx: &mut dyn Tx, env: &EnvironmentRow, id: &ScheduleId) -> Result<ScheduleRow, Error> {
+    match tx.schedule_get(id).await? {
+        Some(row) if row.env_id == env.id => Ok(row),
+        _ => Err(Error::NotFound(format!("Schedule {id} not found"))),
+    }
+}
+
+/// Makes an imperative schedule, or updates the one its dedup key names.
+pub(crate) async fn create(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    env: &EnvironmentRow,
+    params: ScheduleParams,
+) -> Result<ScheduleView, Error> {
+    let cron = cron_of(&params.cron, params.timezone.as_deref())?;
+    check_task(tx, env, &params.task_id).await?;
+    if let Some(key) = &params.dedup_key
+        && let Some(existing) = tx.schedule_by_dedup_key(&env.id, key).await?
+    {
+        return change(tx, ctx.now, existing, params, &cron).await;
+    }
+    let row = ScheduleRow {
+        id: ctx.ids.schedule(ctx.now),
+        env_id: env.id.clone(),
+        kind: IMPERATIVE.into(),
+        task_id: params.task_id,
+        cron: params.cron,
+        timezone: cron.timezone().to_string(),
+        external_id: params.external_id,
+        dedup_key: params.dedup_key,
+        active: true,
+        next_run: cron.next_after(ctx.now),
+        last_run: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    tx.schedule_insert(&row).await?;
+    Ok(view(row))
+}
+
+/// Changes an imperative schedule.
+pub(crate) async fn update(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    env: &EnvironmentRow,
+    id: &ScheduleId,
+    params: ScheduleParams,
+) -> Result<ScheduleView, Error> {
+    let existing = imperative(tx, env, id).await?;
+    let cron = cron_of(&params.cron, params.timezone.as_deref())?;
+    check_task(tx, env, &params.task_id).await?;
+    let params = ScheduleParams { dedup_key: existing.dedup_key.clone(), ..params };
+    change(tx, ctx.now, existing, params, &cron).await
+}
+
+/// Writes new settings over a schedule; a new expression or time zone restarts its chain from now.
+async fn change(
+    tx: &mut dyn Tx,
+    now: Timestamp,
+    mut row: ScheduleRow,
+    params: ScheduleParams,
+    cron: &Cron,
+) -> Result<ScheduleView, Error> {
+    if row.cron != params.cron || row.timezone != cron.timezone() {
+        row.next_run = cron.next_after(now);
+    }
+    row.task_id = params.task_id;
+    row.cron = params.cron;
+    row.timezone = cron.timezone().to_string();
+    row.external_id = params.external_id;
+    row.updated_at = now;
+    tx.schedule_update(&row).await?;
+    Ok(view(row))
+}
+
+/// A schedule of `env` the API may change: declarative ones are changed by their task's code.
+pub(crate) async fn imperative(tx: &mut dyn Tx, env: &EnvironmentRow, id: &ScheduleId) -> Result<ScheduleRow, Error> {
+    let row = visible(tx, env, id).await?;
+    if row.kind == DECLARATIVE {
+        return Err(Error::Invalid(format!(
+            "Schedule {id} is declared by the code of task \"{}\": change or remove it there",
+            row.task_id
+        )));
+    }
+    Ok(row)
+}
+
+/// Activates or deactivates a schedule; its chain goes on either way.
+pub(crate) async fn set_active(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    env: &EnvironmentRow,
+    id: &ScheduleId,
+    active: bool,
+) -> Result<ScheduleView, Error> {
+    let mut row = visible(tx, env, id).await?;
+    if row.active != active {
+        row.active = active;
+        row.updated_at = ctx.now;
+        tx.schedule_update(&row).await?;
+    }
+    Ok(view(row))
+}
+
+async fn check_task(tx: &mut dyn Tx, env: &EnvironmentRow, task_id: &str) -> Result<(), Error> {
+    if tx.task_get(&env.id, task_id).await?.is_none() {
+        return Err(Error::Invalid(format!(
+            "task: no task \"{task_id}\" in this environment; a worker must register it first"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a task's declared schedule when its worker registers.
+pub(crate) fn check_declared(task: &TaskSpec) -> Result<(), Error> {
+    if let Some(schedule) = &task.schedule {
+        cron_of(&schedule.cron, schedule.timezone.as_deref())
+            .map_err(|e| Error::Invalid(format!("task '{}': schedule {e}", task.id)))?;
+    }
+    Ok(())
+}
+
+/// Makes the environment's declarative schedules those `tasks` declare for it: new ones made,
+/// changed ones changed (a new expression or zone restarts the chain), and those of tasks that
+/// no longer declare one removed. Called when the environment's current version registers.
+pub(crate) async fn sync_declared(
+    tx: &mut dyn Tx,
+    ids: &Ids,
+    now: Timestamp,
+    env: &EnvironmentRow,
+    tasks: &[TaskSpec],
+) -> Result<(), Error> {
+    let wanted: HashMap<&str, &DeclaredSchedule> = tasks
+        .iter()
+        .filter_map(|task| task.schedule.as_ref().map(|s| (task.id.as_str(), s)))
+        .filter(|(_, s)| s.environments.is_empty() || s.environments.iter().any(|e| e == env.kind.slug()))
+        .collect();
+    let mut existing: HashMap<String, ScheduleRow> =
+        tx.schedule_declarative(&env.id).await?.into_iter().map(|row| (row.task_id.clone(), row)).collect();
+    for (task_id, declared) in &wanted {
+        let cron = cron_of(&declared.cron, declared.timezone.as_deref())?;
+        let params = ScheduleParams {
+            task_id: (*task_id).to_string(),
+            cron: declared.cron.clone(),
+            timezone: declared.timezone.clone(),
+            external_id: None,
+            dedup_key: None,
+        };
+        match existing.remove(*task_id) {
+            Some(row) if row.cron == declared.cron && row.timezone == cron.timezone() => {}
+            Some(row) => {
+                change(tx, now, row, params, &cron).await?;
+            }
+            None => {
+                let row = ScheduleRow {
+                    id: ids.schedule(now),
+                    env_id: env.id.clone(),
+                    kind: DECLARATIVE.into(),
+                    task_id: params.task_id,
+                    cron: params.cron,
+                    timezone: cron.timezone().to_string(),
+                    external_id: None,
+                    dedup_key: None,
+                    active: true,
+                    next_run: cron.next_after(now),
+                    last_run: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.schedule_insert(&row).await?;
+            }
+        }
+    }
+    for gone in existing.into_values() {
+        tx.schedule_delete(&gone.id).await?;
+    }
+    Ok(())
+}
+
+/// Fires up to `limit` due schedules: each at the latest of its nominal times that has come (one
+/// catch-up run after downtime), an active one triggering its task, and moves each to its next
+/// time after now. Returns how many were handled.
+pub(crate) async fn fire_due(tx: &mut dyn Tx, ctx: &Ctx, limit: u32, changes: &mut Changes) -> Result<usize, Error> {
+    let due = tx.schedule_due(ctx.now, limit).await?;
+    let mut envs: HashMap<EnvId, Option<EnvironmentRow>> = HashMap::new();
+    for mut row in due.iter().cloned() {
+        let Some(nominal) = row.next_run else { continue };
+        let Ok(cron) = Cron::parse(&row.cron, Some(&row.timezone)) else {
+            tracing::warn!(schedule = %row.id, cron = %row.cron, "a stored schedule no longer parses; stopped");
+            row.next_run = None;
+            tx.schedule_update(&row).await?;
+            continue;
+        };
+        let fire = cron.latest_at_or_before(nominal, ctx.now).unwrap_or(nominal);
+        if row.active {
+            if !envs.contains_key(&row.env_id) {
+                let env = tx.environment_get(&row.env_id).await?;
+                envs.insert(row.env_id.clone(), env);
+            }
+            if let Some(Some(env)) = envs.get(&row.env_id) {
+                trigger_fire(tx, ctx, env, &row, &cron, fire, changes).await?;
+            }
+            row.last_run = Some(fire);
+        }
+        row.next_run = cron.next_after(fire.max(ctx.now));
+        row.updated_at = ctx.now;
+        tx.schedule_update(&row).await?;
+    }
+    Ok(due.len())
+}
+
+/// Triggers the run of a schedule's fire time, unless that time fired already (another node).
+async fn trigger_fire(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    env: &EnvironmentRow,
+    row: &ScheduleRow,
+    cron: &Cron,
+    fire: Timestamp,
+    changes: &mut Changes,
+) -> Result<(), Error> {
+    if tx.task_get(&env.id, &row.task_id).await?.is_none() {
+        tracing::warn!(schedule = %row.id, task = %row.task_id, "the scheduled task is not registered; skipped");
+        return Ok(());
+    }
+    let payload = payload(row, cron, fire);
+    let params = TriggerParams::new(&row.task_id, payload.to_string());
+    let mut none = |_: &str| None;
+    let run = trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, env, params, &mut none, changes).await?.run;
+    let fired = ScheduleFireRow { schedule_id: row.id.clone(), fire_time: fire, run_id: run.id };
+    match tx.schedule_fire_insert(&fired).await {
+        Ok(()) => Ok(()),
+        // Fired already: this transaction's run must not exist.
+        Err(stint_store::Error::Duplicate(what)) => {
+            Err(Error::Store(stint_store::Error::Duplicate(format!("schedule fire {what}"))))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The payload of a scheduled run, in Trigger.dev's shape.
+fn payload(row: &ScheduleRow, cron: &Cron, fire: Timestamp) -> Value {
+    let upcoming: Vec<String> = cron.upcoming(fire, UPCOMING).into_iter().map(|t| t.to_rfc3339()).collect();
+    let mut payload = json!({
+        "scheduleId": row.id.to_string(),
+        "type": row.kind,
+        "timestamp": fire.to_rfc3339(),
+        "timezone": row.timezone,
+        "upcoming": upcoming,
+    });
+    if let Some(last) = row.last_run {
+        payload["lastTimestamp"] = json!(last.to_rfc3339());
+    }
+    if let Some(external) = &row.external_id {
+        payload["externalId"] = json!(external);
+    }
+    payload
+}

@@ -1,0 +1,180 @@
+//! Schedules: imperative and declarative, fired once per nominal time by the due-work pass, one
+//! catch-up run after downtime, inactive ones keeping their chain.
+
+mod common;
+
+use common::{Harness, START, task};
+use stint_engine::{DeclaredSchedule, Error, ScheduleParams, TaskSpec};
+use stint_store::{RunListParams, RunRow};
+use stint_types::Timestamp;
+
+/// A schedule of `t` in prod (`START` is 2027-01-15T08:00:00Z, on the hour).
+fn params(cron: &str) -> ScheduleParams {
+    ScheduleParams {
+        task_id: "t".into(),
+        cron: cron.into(),
+        timezone: None,
+        external_id: Some("customer-1".into()),
+        dedup_key: Some("every-minute".into()),
+    }
+}
+
+async fn runs(h: &Harness) -> Vec<RunRow> {
+    let mut runs = h.engine.runs(&h.prod, RunListParams { limit: 100, ..RunListParams::default() }).await.unwrap();
+    runs.reverse();
+    runs
+}
+
+fn payload(run: &RunRow) -> serde_json::Value {
+    serde_json::from_str(&run.payload).unwrap()
+}
+
+/// The time `ms` after the next whole minute after `START`.
+fn minute(n: i64) -> Timestamp {
+    let first = (START.millis() / 60_000 + 1) * 60_000;
+    Timestamp(first + (n - 1) * 60_000)
+}
+
+fn advance_to(h: &Harness, at: Timestamp) {
+    let now = h.engine.now();
+    h.advance(u64::try_from(at.millis() - now.millis()).unwrap());
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_time_with_trigger_dev_payload() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    let made = h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap().schedule;
+    assert_eq!(made.next_run, Some(minute(1)));
+    h.engine.run_due().await.unwrap();
+    assert!(runs(&h).await.is_empty(), "not due yet");
+
+    advance_to(&h, minute(1));
+    assert_eq!(h.engine.run_due().await.unwrap().fired, 1);
+    // Looking again at the same time fires nothing more.
+    assert_eq!(h.engine.run_due().await.unwrap().fired, 0);
+    advance_to(&h, minute(2));
+    h.engine.run_due().await.unwrap();
+    let fired = runs(&h).await;
+    assert_eq!(fired.len(), 2);
+    let first = payload(&fired[0]);
+    assert_eq!(first["scheduleId"], made.id.to_string());
+    assert_eq!(first["type"], "IMPERATIVE");
+    assert_eq!(first["timestamp"], minute(1).to_rfc3339());
+    assert_eq!(first["externalId"], "customer-1");
+    assert_eq!(first["timezone"], "UTC");
+    assert!(first.get("lastTimestamp").is_none());
+    assert_eq!(first["upcoming"].as_array().unwrap().len(), 10);
+    assert_eq!(first["upcoming"][0], minute(2).to_rfc3339());
+    let second = payload(&fired[1]);
+    assert_eq!(
+        (second["timestamp"].clone(), second["lastTimestamp"].clone()),
+        (serde_json::json!(minute(2).to_rfc3339()), serde_json::json!(minute(1).to_rfc3339()))
+    );
+    let (schedule, at) = h.engine.schedule_of_run(&h.prod, &fired[1].id).await.unwrap().unwrap();
+    assert_eq!((schedule.id, at), (made.id, minute(2)));
+}
+
+#[tokio::test]
+async fn a_stop_spanning_three_fire_times_gives_one_catch_up_run() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap();
+    advance_to(&h, minute(3));
+    h.advance(30_000);
+    h.engine.run_due().await.unwrap();
+    let fired = runs(&h).await;
+    assert_eq!(fired.len(), 1, "one catch-up run, not a burst");
+    assert_eq!(payload(&fired[0])["timestamp"], minute(3).to_rfc3339(), "the latest missed time");
+    let schedule = h.engine.schedules(&h.prod, None, 1, 10).await.unwrap().0.remove(0).schedule;
+    assert_eq!(schedule.next_run, Some(minute(4)));
+}
+
+#[tokio::test]
+async fn an_inactive_schedule_keeps_its_chain_and_triggers_nothing() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    let id = h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap().schedule.id;
+    h.engine.set_schedule_active(&h.prod, &id, false).await.unwrap();
+    advance_to(&h, minute(1));
+    h.engine.run_due().await.unwrap();
+    assert!(runs(&h).await.is_empty());
+    assert_eq!(h.engine.schedule(&h.prod, &id).await.unwrap().schedule.next_run, Some(minute(2)));
+    h.engine.set_schedule_active(&h.prod, &id, true).await.unwrap();
+    advance_to(&h, minute(2));
+    h.engine.run_due().await.unwrap();
+    let fired = runs(&h).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(payload(&fired[0])["timestamp"], minute(2).to_rfc3339());
+}
+
+#[tokio::test]
+async fn a_dedup_key_makes_create_an_upsert() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    let first = h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap().schedule;
+    let again = h.engine.create_schedule(&h.prod, params("0 * * * *")).await.unwrap().schedule;
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.cron, "0 * * * *");
+    let hour = Timestamp((START.millis() / 3_600_000 + 1) * 3_600_000);
+    assert_eq!(again.next_run, Some(hour));
+    assert_eq!(h.engine.schedules(&h.prod, None, 1, 10).await.unwrap().1, 1);
+    let other = ScheduleParams { dedup_key: Some("other".into()), ..params("* * * * *") };
+    assert_ne!(h.engine.create_schedule(&h.prod, other).await.unwrap().schedule.id, first.id);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    let cases = [
+        (params("* * * *"), "cron"),
+        (ScheduleParams { timezone: Some("Mars/Olympus".into()), ..params("* * * * *") }, "timezone"),
+        (ScheduleParams { task_id: "nope".into(), ..params("* * * * *") }, "task"),
+    ];
+    for (params, field) in cases {
+        let Err(Error::Invalid(message)) = h.engine.create_schedule(&h.prod, params).await else {
+            panic!("expected a refusal naming {field}")
+        };
+        assert!(message.starts_with(field), "{message}");
+    }
+    // Another environment's schedule is not found.
+    let id = h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap().schedule.id;
+    assert!(matches!(h.engine.schedule(&h.dev, &id).await, Err(Error::NotFound(_))));
+    assert!(matches!(h.engine.delete_schedule(&h.dev, &id).await, Err(Error::NotFound(_))));
+}
+
+#[tokio::test]
+async fn a_declared_schedule_follows_the_current_version() {
+    let h = Harness::new().await;
+    let declared = |cron: &str| TaskSpec {
+        schedule: Some(DeclaredSchedule {
+            cron: cron.into(),
+            timezone: Some("Europe/London".into()),
+            environments: vec![],
+        }),
+        ..task("t")
+    };
+    h.worker(&h.prod, vec![declared("0 3 * * *")]).await;
+    let (listed, count) = h.engine.schedules(&h.prod, Some("t".into()), 1, 10).await.unwrap();
+    assert_eq!(count, 1);
+    let schedule = &listed[0].schedule;
+    assert_eq!((schedule.kind.as_str(), schedule.timezone.as_str()), ("DECLARATIVE", "Europe/London"));
+    let Err(Error::Invalid(_)) = h.engine.delete_schedule(&h.prod, &schedule.id).await else {
+        panic!("a declared schedule is changed by its code only")
+    };
+    // The same declaration again changes nothing; a new expression changes the schedule.
+    h.worker(&h.prod, vec![declared("0 3 * * *")]).await;
+    h.worker(&h.prod, vec![declared("0 4 * * *")]).await;
+    let (listed, _) = h.engine.schedules(&h.prod, None, 1, 10).await.unwrap();
+    assert_eq!((listed.len(), listed[0].schedule.cron.as_str()), (1, "0 4 * * *"));
+    assert_eq!(listed[0].schedule.id, schedule.id);
+    // A version whose task declares none removes it; dev never had it (it was declared for all
+    // environments, but no dev worker registered).
+    h.worker(&h.prod, vec![task("t")]).await;
+    assert_eq!(h.engine.schedules(&h.prod, None, 1, 10).await.unwrap().1, 0);
+    assert_eq!(h.engine.schedules(&h.dev, None, 1, 10).await.unwrap().1, 0);
+    // A bad declaration refuses the registration.
+    let error = h.engine.register_worker(&h.prod, "2".into(), vec![declared("nope")]).await.unwrap_err();
+    assert!(error.to_string().contains("task 't': schedule cron"), "{error}");
+}
