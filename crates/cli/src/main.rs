@@ -1,9 +1,10 @@
-//! `stint`: run the server, trigger runs and look at them, administer projects and their keys.
+//! `stint`: run the server, trigger runs and look at them, manage schedules, administer projects and their keys.
 
 mod admin;
 mod bench;
 mod client;
 mod runs;
+mod schedules;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Command {
     /// List, inspect, cancel and replay runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Make, list, activate, deactivate and delete schedules: runs of a task at cron times.
+    #[command(subcommand)]
+    Schedules(schedules::SchedulesCommand),
     /// Create and list projects (admin token).
     #[command(subcommand)]
     Projects(admin::ProjectsCommand),
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(args).await,
             Command::Trigger(args) => runs::trigger(args).await,
             Command::Runs(command) => runs::run(command).await,
+            Command::Schedules(command) => schedules::run(command).await,
             Command::Projects(command) => admin::projects(command).await,
             Command::Keys(command) => admin::keys(command).await,
             Command::Tokens(command) => admin::tokens(command).await,

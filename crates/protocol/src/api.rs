@@ -9,6 +9,8 @@ use serde_json::Value;
 use stint_types::metadata::Operation;
 use stint_types::{RunStatus, SerializedError};
 
+use crate::schedules::RunSchedule;
+
 /// Body of `POST /api/v1/tasks/{taskId}/trigger`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,10 +161,10 @@ pub struct TriggerResponse {
     pub is_cached: bool,
 }
 
-/// Response of cancel and replay: a run id.
+/// Response of cancel and replay (a run's id) and of a schedule's delete (the schedule's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdResponse {
-    /// The run's id.
+    /// The id.
     pub id: String,
 }
 
@@ -258,6 +260,9 @@ pub struct RunObject {
     /// The error of the last failed attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SerializedError>,
+    /// The schedule that fired the run, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<RunSchedule>,
     /// Parent, root and children.
     pub related_runs: RelatedRuns,
     /// Attempts started so far.

@@ -1,7 +1,8 @@
 //! Stint's wire types.
 //!
 //! [`api`] holds the public REST API in Trigger.dev's paths and JSON shapes; [`admin`] the tenancy
-//! administration and project-level endpoints; [`worker`] holds the worker protocol that SDK
+//! administration and project-level endpoints; [`schedules`] the schedules API and the payload of a
+//! scheduled run; [`worker`] holds the worker protocol that SDK
 //! workers speak. Both the server and the SDK depend on this crate, so a
 //! worker never links the server.
 
@@ -11,6 +12,7 @@ pub mod batches;
 pub mod durable;
 pub mod environments;
 pub mod queues;
+pub mod schedules;
 pub mod waitpoints;
 pub mod worker;
 

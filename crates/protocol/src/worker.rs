@@ -49,6 +49,26 @@ pub struct TaskDeclaration {
     /// when its trigger sets no `ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
+    /// The task's declarative schedule: the server keeps one `DECLARATIVE` schedule of the task
+    /// in step with it in each environment it names, as of the environment's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleDeclaration>,
+}
+
+/// A schedule a task declares in its code (Trigger.dev's `schedules.task({cron})`): the task is
+/// triggered at each time of the expression with a [`crate::schedules::SchedulePayload`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleDeclaration {
+    /// A 5-field cron expression (minute, hour, day of month, month, day of week).
+    pub cron: String,
+    /// The IANA time zone the expression is read in; `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The environments it fires in, by slug (`dev`, `staging`, `prod`, `preview`) or kind
+    /// (`PRODUCTION`, …); every environment the task is registered in when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
 }
 
 /// A queue a task declares.

@@ -84,6 +84,23 @@
 //!
 //! Every durable call returns a [`DurableError`] when it cannot give its result; `?` turns it into
 //! the [`TaskError`] it stands for.
+//!
+//! # Schedules
+//!
+//! [`Task::cron`] and [`Task::schedule`] declare a cron schedule with the task; schedules can
+//! also be made through the API (`POST /api/v1/schedules`, `stint schedules create`) for any
+//! task. Either way each run's payload is a [`SchedulePayload`]: the schedule's id, the time the
+//! run was due, the time before, the schedule's external id and time zone, and its next times.
+//!
+//! ```no_run
+//! use stint_sdk::{SchedulePayload, Task, TaskContext, TaskError};
+//!
+//! async fn tick(_ctx: TaskContext, payload: SchedulePayload) -> Result<String, TaskError> {
+//!     Ok(format!("due at {}", payload.timestamp.to_rfc3339()))
+//! }
+//!
+//! let task = Task::new("tick", tick).cron("*/5 * * * *");
+//! ```
 
 mod client;
 mod context;
@@ -106,6 +123,12 @@ pub use retry::Retry;
 pub use task::Task;
 pub use task_error::TaskError;
 pub use trigger_options::{Debounce, DebounceMode, TriggerOptions, When};
+
+/// The payload of a run a schedule fired ([`Task::cron`], [`Task::schedule`], or a schedule made
+/// through the API), and its kind.
+pub use stint_protocol::schedules::{SchedulePayload, ScheduleType};
+/// A point in time, as the SDK's types carry it: ms since the Unix epoch, in UTC.
+pub use stint_protocol::types::Timestamp;
 pub use worker::{
     DEFAULT_API_URL, DEFAULT_CONCURRENCY, DEFAULT_DEQUEUE_WAIT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_VERSION, Worker,
 };

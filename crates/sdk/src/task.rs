@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stint_protocol::types::{ErrorCode, TaskRunError};
-use stint_protocol::worker::{QueueDeclaration, RateLimit, TaskDeclaration};
+use stint_protocol::worker::{QueueDeclaration, RateLimit, ScheduleDeclaration, TaskDeclaration};
 
 use crate::{Retry, TaskContext, TaskError};
 
@@ -41,6 +41,7 @@ pub struct Task {
     retry: Option<Retry>,
     pub(crate) max_duration: Option<Duration>,
     pub(crate) ttl: Option<Duration>,
+    schedule: Option<ScheduleDeclaration>,
     pub(crate) handler: Arc<dyn Handler>,
 }
 
@@ -60,6 +61,7 @@ impl Task {
             retry: None,
             max_duration: None,
             ttl: None,
+            schedule: None,
             handler: Arc::new(FnHandler { run, types: PhantomData }),
         }
     }
@@ -140,6 +142,58 @@ impl Task {
         self
     }
 
+    /// Triggers the task at each time of a cron expression read in UTC, in every environment the
+    /// worker registers it in; the same as [`Task::schedule`] with `"UTC"` and no environments.
+    ///
+    /// ```no_run
+    /// use stint_sdk::{SchedulePayload, Task, TaskContext, TaskError};
+    ///
+    /// async fn tick(_ctx: TaskContext, payload: SchedulePayload) -> Result<String, TaskError> {
+    ///     Ok(format!("{} fired at {}", payload.schedule_id, payload.timestamp.to_rfc3339()))
+    /// }
+    ///
+    /// // Every five minutes.
+    /// let task = Task::new("tick", tick).cron("*/5 * * * *");
+    /// ```
+    pub fn cron(self, expression: impl Into<String>) -> Task {
+        self.schedule(expression, "UTC", Vec::<String>::new())
+    }
+
+    /// Triggers the task at each time of a 5-field cron expression (minute, hour, day of month,
+    /// month, day of week; `L` for the last day of the month, `1L` for its last Monday) read in
+    /// the IANA `timezone`, daylight saving included, in the named `environments` (`dev`,
+    /// `staging`, `prod`, `preview`), or in every environment the worker registers it in when
+    /// none are named. This is Trigger.dev's declarative schedule: the server keeps one
+    /// `DECLARATIVE` schedule of the task in step with the environment's current version, made,
+    /// changed or removed as the code is, and not changeable through the API. Each run's payload is
+    /// a [`SchedulePayload`](crate::SchedulePayload), which the task takes as its input type. A
+    /// bad expression, time zone or environment fails the worker's registration with a message
+    /// naming it.
+    ///
+    /// ```no_run
+    /// use serde_json::{Value, json};
+    /// use stint_sdk::{SchedulePayload, Task, TaskContext, TaskError};
+    ///
+    /// async fn report(_ctx: TaskContext, payload: SchedulePayload) -> Result<Value, TaskError> {
+    ///     Ok(json!({"day": payload.timestamp.to_rfc3339()}))
+    /// }
+    ///
+    /// // 03:00 in London, winter and summer, in production only.
+    /// let task = Task::new("nightly-report", report).schedule("0 3 * * *", "Europe/London", ["prod"]);
+    /// ```
+    pub fn schedule<I, E>(mut self, expression: impl Into<String>, timezone: impl Into<String>, environments: I) -> Task
+    where
+        I: IntoIterator<Item = E>,
+        E: Into<String>,
+    {
+        self.schedule = Some(ScheduleDeclaration {
+            cron: expression.into(),
+            timezone: Some(timezone.into()),
+            environments: environments.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
     /// The task's identifier.
     pub fn id(&self) -> &str {
         &self.id
@@ -153,6 +207,7 @@ impl Task {
             retry: self.retry.map(Into::into),
             max_duration: self.max_duration.map(whole_seconds_up),
             ttl: self.ttl.map(whole_seconds_up),
+            schedule: self.schedule.clone(),
         }
     }
 }
@@ -165,6 +220,7 @@ impl std::fmt::Debug for Task {
             .field("retry", &self.retry)
             .field("max_duration", &self.max_duration)
             .field("ttl", &self.ttl)
+            .field("schedule", &self.schedule)
             .finish_non_exhaustive()
     }
 }
@@ -327,6 +383,36 @@ mod tests {
         assert_eq!(declaration["maxDuration"], 2);
         let plain = serde_json::to_value(Task::new("hello", hello).declaration()).unwrap();
         assert_eq!(plain, json!({"id": "hello"}));
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_task_takes_the_schedule_payload() {
+        let task = Task::new("tick", |_ctx, payload: crate::SchedulePayload| async move {
+            Ok::<_, TaskError>(json!({"id": payload.schedule_id, "at": payload.timestamp.to_rfc3339()}))
+        });
+        let fired = json!({
+            "scheduleId": "sched_1", "type": "IMPERATIVE", "timestamp": "2026-12-01T03:00:00.000Z",
+            "lastTimestamp": "2026-11-30T03:00:00.000Z", "timezone": "Europe/London",
+            "upcoming": ["2026-12-02T03:00:00.000Z"],
+        });
+        assert_eq!(
+            call(&task, fired).await,
+            Outcome::Success(json!({"id": "sched_1", "at": "2026-12-01T03:00:00.000Z"}))
+        );
+    }
+
+    #[test]
+    fn a_schedule_is_declared_with_the_task() {
+        let every_minute = Task::new("tick", hello).cron("* * * * *");
+        assert_eq!(
+            serde_json::to_value(every_minute.declaration()).unwrap()["schedule"],
+            json!({"cron": "* * * * *", "timezone": "UTC"})
+        );
+        let nightly = Task::new("nightly", hello).schedule("0 3 * * *", "Europe/London", ["prod", "staging"]);
+        assert_eq!(
+            serde_json::to_value(nightly.declaration()).unwrap()["schedule"],
+            json!({"cron": "0 3 * * *", "timezone": "Europe/London", "environments": ["prod", "staging"]})
+        );
     }
 
     #[test]

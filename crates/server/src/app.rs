@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::json::too_large;
 use crate::rate_limit;
-use crate::routes::{admin, batches, environments, projects, queues, rundata, runs, waitpoints, workers};
+use crate::routes::{admin, batches, environments, projects, queues, rundata, runs, schedules, waitpoints, workers};
 
 /// Largest body of a public API request (Trigger.dev's payload limit).
 pub const API_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -45,6 +45,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues/{queue}/concurrency/reset", post(queues::reset_limit))
         .route("/api/v1/queues/{queue}/rate-limit/override", post(queues::override_rate))
         .route("/api/v1/queues/{queue}/rate-limit/reset", post(queues::reset_rate))
+        .route("/api/v1/schedules", post(schedules::create).get(schedules::list))
+        .route(
+            "/api/v1/schedules/{schedule_id}",
+            get(schedules::retrieve).put(schedules::update).delete(schedules::delete),
+        )
+        .route("/api/v1/schedules/{schedule_id}/activate", post(schedules::activate))
+        .route("/api/v1/schedules/{schedule_id}/deactivate", post(schedules::deactivate))
+        .route("/api/v1/timezones", get(schedules::timezones))
         .route("/api/v1/waitpoints/tokens", post(waitpoints::create).get(waitpoints::list))
         .route("/api/v1/waitpoints/tokens/{waitpoint_id}", get(waitpoints::retrieve))
         .route("/api/v1/waitpoints/tokens/{waitpoint_id}/complete", post(waitpoints::complete))

@@ -4,6 +4,7 @@ use serde_json::Value;
 use stint_engine::{JournalView, Related};
 use stint_protocol::api::{RelatedRun, RelatedRuns, RunCommon, RunEnvironment, RunListItem, RunObject};
 use stint_protocol::durable::JournalEntry;
+use stint_protocol::schedules::RunSchedule;
 use stint_protocol::waitpoints::TokenObject;
 use stint_protocol::worker::DequeuedRun;
 use stint_store::{EnvironmentRow, RunRow, WaitpointRow};
@@ -50,8 +51,9 @@ fn common(run: &RunRow) -> RunCommon {
     }
 }
 
-/// `GET /api/v3/runs/{runId}`: the run, with its parent, root and children.
-pub fn run_object(related: &Related) -> RunObject {
+/// `GET /api/v3/runs/{runId}`: the run, with its parent, root and children, and the schedule that
+/// fired it, if one did.
+pub fn run_object(related: &Related, schedule: Option<RunSchedule>) -> RunObject {
     let run = &related.run;
     let children: Vec<RelatedRun> = related.children.iter().map(related_run).collect();
     RunObject {
@@ -62,6 +64,7 @@ pub fn run_object(related: &Related) -> RunObject {
         payload: Some(decode(&run.payload, &run.payload_type)),
         output: run.output.as_deref().map(|o| decode(o, run.output_type.as_deref().unwrap_or("application/json"))),
         error: run.error.as_ref().map(|e| e.to_serialized()),
+        schedule,
         related_runs: RelatedRuns {
             root: related.root.as_ref().map(related_run),
             parent: related.parent.as_ref().map(related_run),

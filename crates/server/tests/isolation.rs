@@ -3,8 +3,8 @@
 //! token, revoked credentials, none), answers 404 or 401 and changes nothing; the same routes
 //! with the owner's credential answer 2xx, so the refusals are not wrong paths.
 //!
-//! The target is project P1: a queued run, its queue and a registered worker in P1's `prod`
-//! environment, P1's keys and tokens. The routes are a table, checked against `src/app.rs` so a
+//! The target is project P1: a queued run, its queue, a registered worker and a schedule in P1's
+//! `prod` environment, P1's keys and tokens. The routes are a table, checked against `src/app.rs` so a
 //! new route cannot be left out.
 
 mod common;
@@ -235,6 +235,52 @@ const ROUTES: &[Route] = &[
         reach: Reach::Own,
         body: |_| Some(json!({"version": "1", "tasks": [{"id": "iso-task", "queue": {"name": "iso-q"}}]})),
     },
+    // After the registration above: every caller's environment knows `iso-task`, so a schedule
+    // of it can be made there. The delete comes last, so the owner reaches the others first.
+    Route {
+        method: "POST",
+        path: "/api/v1/schedules",
+        opens: Opens::Environment,
+        reach: Reach::Own,
+        body: |_| Some(json!({"task": "iso-task", "cron": "0 3 * * *", "deduplicationKey": "iso-schedule"})),
+    },
+    Route { method: "GET", path: "/api/v1/schedules", opens: Opens::Environment, reach: Reach::Own, body: |_| None },
+    Route {
+        method: "GET",
+        path: "/api/v1/schedules/{schedule_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/schedules/{schedule_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| Some(json!({"task": "iso-task", "cron": "0 4 * * *", "timezone": "Europe/London"})),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/schedules/{schedule_id}/deactivate",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/schedules/{schedule_id}/activate",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/schedules/{schedule_id}",
+        opens: Opens::Environment,
+        reach: Reach::Target,
+        body: |_| None,
+    },
+    Route { method: "GET", path: "/api/v1/timezones", opens: Opens::Environment, reach: Reach::Own, body: |_| None },
     Route {
         method: "POST",
         path: "/api/v1/workers/{worker_id}/dequeue",
@@ -448,6 +494,7 @@ struct Target {
     waitpoint: String,
     /// The hash of the waitpoint's callback URL.
     hash: String,
+    schedule: String,
 }
 
 impl Target {
@@ -465,6 +512,7 @@ impl Target {
             .replace("{key}", "iso-key")
             .replace("{waitpoint_id}", &self.waitpoint)
             .replace("{hash}", &self.hash)
+            .replace("{schedule_id}", &self.schedule)
     }
 
     /// The path of a route as a caller without its credential sends it: a callback URL with
@@ -554,7 +602,7 @@ async fn call(
 }
 
 /// What the matrix must leave as it found: the target run, its queue, the runs of P1's prod
-/// environment, its waitpoint token and tokens, the projects, P1's keys and tokens, the prod
+/// environment, its waitpoint token and tokens, its schedule and schedules, the projects, P1's keys and tokens, the prod
 /// environment's limits.
 async fn state(server: &TestServer, target: &Target) -> Vec<Value> {
     let reads = [
@@ -564,6 +612,8 @@ async fn state(server: &TestServer, target: &Target) -> Vec<Value> {
         (target.prod_key.as_str(), format!("/api/v2/batches/{}", target.batch)),
         (target.prod_key.as_str(), format!("/api/v1/waitpoints/tokens/{}", target.waitpoint)),
         (target.prod_key.as_str(), "/api/v1/waitpoints/tokens?page[size]=100".to_string()),
+        (target.prod_key.as_str(), format!("/api/v1/schedules/{}", target.schedule)),
+        (target.prod_key.as_str(), "/api/v1/schedules?perPage=100".to_string()),
         (ADMIN_TOKEN, "/api/v1/admin/projects".to_string()),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/keys", target.project_ref)),
         (ADMIN_TOKEN, format!("/api/v1/admin/projects/{}/tokens", target.project_ref)),
@@ -654,6 +704,10 @@ async fn no_credential_reaches_what_it_does_not_own() {
     let (status, waitpoint) = server.post(&prod_key, "/api/v1/waitpoints/tokens", json!({"tags": "iso"})).await;
     assert_eq!(status, StatusCode::OK, "{waitpoint}");
     let hash = waitpoint["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let schedule = json!({"task": "iso-task", "cron": "0 3 * * *", "deduplicationKey": "iso-schedule"});
+    let (status, schedule) = server.post(&prod_key, "/api/v1/schedules", schedule).await;
+    assert_eq!(status, StatusCode::OK, "{schedule}");
+    let schedule = schedule["id"].as_str().unwrap().to_string();
     let waitpoint = waitpoint["id"].as_str().unwrap().to_string();
     let keys = format!("/api/v1/admin/projects/{p1_ref}/keys");
     let tokens = format!("/api/v1/admin/projects/{p1_ref}/tokens");
@@ -679,6 +733,7 @@ async fn no_credential_reaches_what_it_does_not_own() {
         token: token["token"].as_str().unwrap().to_string(),
         waitpoint: waitpoint.clone(),
         hash,
+        schedule,
     };
 
     let before = state(&server, &target).await;
@@ -718,7 +773,8 @@ async fn no_credential_reaches_what_it_does_not_own() {
                     !text.contains(&target.run)
                         && !text.contains(&target.queue)
                         && !text.contains(&target.batch)
-                        && !text.contains(&target.waitpoint),
+                        && !text.contains(&target.waitpoint)
+                        && !text.contains(&target.schedule),
                     "{label} on {} {path} sees the target: {body}",
                     route.method
                 );

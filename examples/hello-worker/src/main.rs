@@ -3,8 +3,10 @@
 //!
 //! Tasks: `hello-world` (greets by name), `flaky` (fails its first attempts), `sleep`, `noop`,
 //! `throttled` (a queue limit of 2), `rated` (5 starts a second per concurrency key), `progress`
-//! (reports its steps in the run's metadata while it runs), `parent` (triggers a child run), and
-//! tasks that wait durably (`durable.rs`): `wait-seconds`, `wait-token`, `fan-out` and `steps`.
+//! (reports its steps in the run's metadata while it runs), `parent` (triggers a child run),
+//! tasks that wait durably (`durable.rs`): `wait-seconds`, `wait-token`, `fan-out` and `steps`,
+//! and scheduled tasks: `tick` (for schedules made through the API) and `nightly-report`
+//! (declared with the task: 03:00 in London every day).
 //!
 //! Environment: `STINT_API_URL` (default `http://127.0.0.1:3030`), `STINT_SECRET_KEY`
 //! (required), `STINT_WORKER_CONCURRENCY` (default 10), `RUST_LOG` (default `info`) and
@@ -18,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
-use stint_sdk::{Retry, Task, TaskContext, TaskError, TriggerOptions, Worker};
+use stint_sdk::{Retry, SchedulePayload, Task, TaskContext, TaskError, TriggerOptions, Worker};
 use tracing_subscriber::EnvFilter;
 
 use ledger::Ledger;
@@ -124,6 +126,23 @@ async fn noop(_ctx: TaskContext, _payload: IgnoredAny) -> Result<Value, TaskErro
     Ok(Value::Null)
 }
 
+/// A task for schedules made through the API (`stint schedules create --task tick --cron
+/// '* * * * *'`): says which schedule fired it and for when.
+async fn tick(ctx: TaskContext, payload: SchedulePayload) -> Result<Value, TaskError> {
+    ctx.logger().info(format!("{} fired for {}", payload.schedule_id, payload.timestamp.to_rfc3339()));
+    Ok(json!({"timestamp": payload.timestamp.to_rfc3339(), "scheduleId": payload.schedule_id}))
+}
+
+/// Declares its own schedule in `main`: every day at 03:00 in London, GMT or BST. Reports the
+/// day it covers and when it runs next.
+async fn nightly_report(_ctx: TaskContext, payload: SchedulePayload) -> Result<Value, TaskError> {
+    Ok(json!({
+        "reportFor": payload.timestamp.to_rfc3339(),
+        "previous": payload.last_timestamp.map(|t| t.to_rfc3339()),
+        "next": payload.upcoming.first().map(|t| t.to_rfc3339()),
+    }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -153,6 +172,12 @@ async fn main() -> anyhow::Result<()> {
         .task(Task::new("wait-token", ledger.around(durable::wait_token)))
         .task(Task::new("fan-out", ledger.around(durable::fan_out)))
         .task(Task::new("steps", ledger.around(durable::steps(ledger.clone()))))
+        .task(Task::new("tick", ledger.around(tick)))
+        .task(Task::new("nightly-report", ledger.around(nightly_report)).schedule(
+            "0 3 * * *",
+            "Europe/London",
+            ["dev", "staging", "prod", "preview"],
+        ))
         .run()
         .await?;
     Ok(())

@@ -7,5 +7,6 @@ pub mod projects;
 pub mod queues;
 pub mod rundata;
 pub mod runs;
+pub mod schedules;
 pub mod waitpoints;
 pub mod workers;

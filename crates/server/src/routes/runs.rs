@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::auth::Env;
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::routes::schedules;
 use crate::{options, present};
 
 /// Longest request idempotency key (the SDK sends a UUID).
@@ -81,8 +82,14 @@ pub async fn retrieve(
     Env(env): Env,
     Path(id): Path<String>,
 ) -> Result<axum::Json<RunObject>, ApiError> {
-    let related = state.engine.related(&env, &run_id(&id)?).await?;
-    Ok(axum::Json(present::run_object(&related)))
+    Ok(axum::Json(run_object(&state, &env, &run_id(&id)?).await?))
+}
+
+/// A run of `env` as `GET /api/v3/runs/{runId}` shows it: with its related runs and its schedule.
+async fn run_object(state: &AppState, env: &EnvironmentRow, id: &RunId) -> Result<RunObject, ApiError> {
+    let (related, schedule) = tokio::try_join!(state.engine.related(env, id), state.engine.schedule_of_run(env, id))?;
+    let schedule = schedule.map(|(schedule, _)| schedules::run_schedule(&schedule));
+    Ok(present::run_object(&related, schedule))
 }
 
 /// `POST /api/v2/runs/{runId}/cancel`. Cancelling a finished run changes nothing and succeeds,
@@ -114,8 +121,7 @@ pub async fn reschedule(
     let delay = options::parse_delay(&request.delay)?;
     let id = run_id(&id)?;
     state.engine.reschedule(&env, &id, delay).await?;
-    let related = state.engine.related(&env, &id).await?;
-    Ok(axum::Json(present::run_object(&related)))
+    Ok(axum::Json(run_object(&state, &env, &id).await?))
 }
 
 /// Body of `POST /api/v1/idempotencyKeys/{key}/reset`.

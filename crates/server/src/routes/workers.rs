@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use stint_engine::{CallAnswer, Completed, Completion, Continuation, HeartbeatVerdict, HeldUpdate, Outcome, TaskSpec};
+use stint_engine::{
+    CallAnswer, Completed, Completion, Continuation, DeclaredSchedule, HeartbeatVerdict, HeldUpdate, Outcome, TaskSpec,
+};
 use stint_protocol::api::TriggerRequest;
 use stint_protocol::durable::{
     CallOutcome, CallResponse, ContinueAction, ContinueRequest, ContinueResponse, StepRequest, Wait, WaitRequest,
@@ -14,10 +16,11 @@ use stint_protocol::durable::{
 use stint_protocol::worker::{
     AttemptOutcome, CompleteRequest, CompleteResponse, CompletionOutcome, CompletionResult, DequeueRequest,
     DequeueResponse, EnvironmentVersion, HeartbeatAction, HeartbeatRequest, HeartbeatResponse, MetadataOutcome,
-    MetadataRequest, MetadataResponse, MetadataResult, RegisterRequest, RegisterResponse, RunAction, SnapshotRef,
+    MetadataRequest, MetadataResponse, MetadataResult, RegisterRequest, RegisterResponse, RunAction,
+    ScheduleDeclaration, SnapshotRef,
 };
 use stint_store::{EnvironmentRow, WorkerRow};
-use stint_types::{ErrorCode, RunId, SnapshotId, TaskRunError, Timestamp, WaitpointId, WorkerId};
+use stint_types::{EnvironmentType, ErrorCode, RunId, SnapshotId, TaskRunError, Timestamp, WaitpointId, WorkerId};
 
 use crate::AppState;
 use crate::auth::{ACCESS_TOKEN_PREFIX, Env, ProjectAccess, bearer};
@@ -109,22 +112,25 @@ pub async fn register(
     let tasks = request
         .tasks
         .into_iter()
-        .map(|t| TaskSpec {
-            concurrency_limit: t.queue.as_ref().and_then(|q| q.concurrency_limit),
-            combined_limit: t.queue.as_ref().and_then(|q| q.combined_concurrency_limit),
-            rate_limit: t.queue.as_ref().and_then(|q| q.rate_limit).map(|r| stint_store::RateLimit {
-                limit: r.limit,
-                period_ms: r.period_ms,
-                per_key: r.per_key,
-            }),
-            queue: t.queue.map(|q| q.name),
-            id: t.id,
-            retry: t.retry,
-            max_duration: t.max_duration,
-            ttl_secs: t.ttl,
-            schedule: None,
+        .map(|t| {
+            let schedule = t.schedule.map(|s| declared_schedule(&t.id, s)).transpose()?;
+            Ok(TaskSpec {
+                concurrency_limit: t.queue.as_ref().and_then(|q| q.concurrency_limit),
+                combined_limit: t.queue.as_ref().and_then(|q| q.combined_concurrency_limit),
+                rate_limit: t.queue.as_ref().and_then(|q| q.rate_limit).map(|r| stint_store::RateLimit {
+                    limit: r.limit,
+                    period_ms: r.period_ms,
+                    per_key: r.per_key,
+                }),
+                queue: t.queue.map(|q| q.name),
+                id: t.id,
+                retry: t.retry,
+                max_duration: t.max_duration,
+                ttl_secs: t.ttl,
+                schedule,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let pool = matches!(caller, Caller::Project(_));
     let worker = state.engine.register_pool(envs.clone(), request.version, tasks).await?;
     let interval = state.engine.config().heartbeat_interval();
@@ -139,6 +145,18 @@ pub async fn register(
                 .collect()
         }),
     }))
+}
+
+/// A task's declared schedule as the engine takes it, its environments named by slug. The
+/// expression and time zone are the engine's to check.
+fn declared_schedule(task: &str, declared: ScheduleDeclaration) -> Result<DeclaredSchedule, ApiError> {
+    let environments = declared
+        .environments
+        .iter()
+        .map(|name| name.parse::<EnvironmentType>().map(|kind| kind.slug().to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::invalid(format!("task '{task}': schedule.environments: {e}")))?;
+    Ok(DeclaredSchedule { cron: declared.cron, timezone: declared.timezone, environments })
 }
 
 /// The caller's worker: a secret key reaches the workers of its environment alone, a personal
