@@ -223,28 +223,42 @@ pub(crate) const LIST_PARAMS: [&str; 9] = [
     "filter[createdAt][to]",
 ];
 
+/// A 400 naming the first query parameter not in `supported`.
+pub(crate) fn refuse_unknown(query: &HashMap<String, String>, supported: &[&str]) -> Result<(), ApiError> {
+    match query.keys().find(|k| !supported.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::bad_request(format!(
+            "Unsupported query parameter '{unknown}'; supported: {}",
+            supported.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A comma-separated query parameter's values, blanks left out; none when it is absent.
+pub(crate) fn comma_list(query: &HashMap<String, String>, key: &str) -> Vec<String> {
+    query
+        .get(key)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// `page[size]`: 1 to 100, 25 when absent.
+pub(crate) fn page_size(query: &HashMap<String, String>) -> Result<u32, ApiError> {
+    match query.get("page[size]") {
+        None => Ok(25),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n @ 1..=100) => Ok(n),
+            _ => Err(ApiError::bad_request(format!("page[size] must be a number from 1 to 100, got '{text}'"))),
+        },
+    }
+}
+
 /// The filters and page of a run listing, from the query; parameters not in `supported` are a
 /// 400. Parameters this does not read (such as `filter[env]`) are the caller's.
 pub(crate) fn list_params(query: &HashMap<String, String>, supported: &[&str]) -> Result<RunListParams, ApiError> {
-    if let Some(unknown) = query.keys().find(|k| !supported.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported query parameter '{unknown}'; supported: {}",
-            supported.join(", ")
-        )));
-    }
-    let list = |key: &str| -> Vec<String> {
-        query
-            .get(key)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default()
-    };
-    let limit = match query.get("page[size]") {
-        None => 25,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n @ 1..=100) => n,
-            _ => return Err(ApiError::bad_request(format!("page[size] must be a number from 1 to 100, got '{text}'"))),
-        },
-    };
+    refuse_unknown(query, supported)?;
+    let list = |key: &str| comma_list(query, key);
+    let limit = page_size(query)?;
     let cursor = |key: &str| -> Result<Option<RunId>, ApiError> {
         query
             .get(key)

@@ -27,7 +27,7 @@ use crate::auth::Env;
 use crate::callback::{self, Base};
 use crate::error::ApiError;
 use crate::json::Json;
-use crate::routes::runs::{detached, paginate, run_id};
+use crate::routes::runs::{comma_list, detached, page_size, paginate, refuse_unknown, run_id};
 use crate::{options, present};
 
 /// `POST /api/v1/waitpoints/tokens`: makes a token, or answers the live one its idempotency key
@@ -192,25 +192,9 @@ fn list_params(
     query: &HashMap<String, String>,
     now: Timestamp,
 ) -> Result<(WaitpointListParams, Vec<StatusFilter>), ApiError> {
-    if let Some(unknown) = query.keys().find(|k| !LIST_PARAMS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported query parameter '{unknown}'; supported: {}",
-            LIST_PARAMS.join(", ")
-        )));
-    }
-    let list = |key: &str| -> Vec<String> {
-        query
-            .get(key)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default()
-    };
-    let limit = match query.get("page[size]") {
-        None => 25,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n @ 1..=100) => n,
-            _ => return Err(ApiError::bad_request(format!("page[size] must be a number from 1 to 100, got '{text}'"))),
-        },
-    };
+    refuse_unknown(query, &LIST_PARAMS)?;
+    let list = |key: &str| comma_list(query, key);
+    let limit = page_size(query)?;
     let cursor = |key: &str| -> Result<Option<WaitpointId>, ApiError> {
         query
             .get(key)
