@@ -25,6 +25,7 @@ use crate::AppState;
 use crate::auth::Env;
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::routes::runs::refuse_unknown;
 
 /// Schedules per page when the request does not say (Trigger.dev's).
 const DEFAULT_PER_PAGE: u32 = 10;
@@ -64,11 +65,7 @@ pub async fn list(
     Env(env): Env,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<ScheduleListResponse>, ApiError> {
-    if let Some(unknown) = query.keys().find(|k| !["page", "perPage", "task"].contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported query parameter '{unknown}'; supported: page, perPage, task"
-        )));
-    }
+    refuse_unknown(&query, &["page", "perPage", "task"])?;
     let number = |key: &str, default: u32| -> Result<u32, ApiError> {
         match query.get(key) {
             None => Ok(default),
@@ -157,9 +154,7 @@ pub async fn timezones(
     Env(_env): Env,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<TimezonesResponse>, ApiError> {
-    if let Some(unknown) = query.keys().find(|k| k.as_str() != "excludeUtc") {
-        return Err(ApiError::bad_request(format!("Unsupported query parameter '{unknown}'; supported: excludeUtc")));
-    }
+    refuse_unknown(&query, &["excludeUtc"])?;
     let exclude_utc = match query.get("excludeUtc").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
