@@ -5,7 +5,7 @@ mod common;
 
 use common::{Harness, START, task};
 use stint_engine::{DeclaredSchedule, Error, ScheduleParams, TaskSpec};
-use stint_store::{RunListParams, RunRow};
+use stint_store::{RunListParams, RunRow, StoreExt};
 use stint_types::Timestamp;
 
 /// A schedule of `t` in prod (`START` is 2027-01-15T08:00:00Z, on the hour).
@@ -177,4 +177,73 @@ async fn a_declared_schedule_follows_the_current_version() {
     // A bad declaration refuses the registration.
     let error = h.engine.register_worker(&h.prod, "2".into(), vec![declared("nope")]).await.unwrap_err();
     assert!(error.to_string().contains("task 't': schedule cron"), "{error}");
+}
+
+#[tokio::test]
+async fn one_run_per_fire_time_across_a_restart() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    let id = h.engine.create_schedule(&h.prod, params("* * * * *")).await.unwrap().schedule.id;
+    advance_to(&h, minute(1));
+    assert_eq!(h.engine.run_due().await.unwrap().fired, 1);
+
+    // The server restarts within the minute: the restarted engine fires nothing for it.
+    let restarted = h.another_engine(43).await;
+    h.advance(10_000);
+    assert_eq!(restarted.run_due().await.unwrap().fired, 0);
+    // Even a chain set back to a time that fired already (a schedule row written from a stale
+    // read) does not fire that time twice: it moves on without a run.
+    let mut row = restarted.schedule(&h.prod, &id).await.unwrap().schedule;
+    row.next_run = Some(minute(1));
+    h.store.write(move |tx| Box::pin(async move { tx.schedule_update(&row).await })).await.unwrap();
+    restarted.run_due().await.unwrap();
+    assert_eq!(runs(&h).await.len(), 1, "minute 1 fired once");
+    assert_eq!(restarted.schedule(&h.prod, &id).await.unwrap().schedule.next_run, Some(minute(2)));
+
+    // A restart before a fire time: that time fires once, on the restarted engine.
+    let again = h.another_engine(44).await;
+    advance_to(&h, minute(2));
+    assert_eq!(again.run_due().await.unwrap().fired, 1);
+    assert_eq!(restarted.run_due().await.unwrap().fired, 0);
+    let fired: Vec<_> = runs(&h).await.iter().map(|run| payload(run)["timestamp"].clone()).collect();
+    assert_eq!(fired, [minute(1).to_rfc3339(), minute(2).to_rfc3339()]);
+}
+
+#[tokio::test]
+async fn two_nodes_firing_at_once_make_one_run_per_schedule_and_time() {
+    let h = Harness::new().await;
+    h.worker(&h.prod, vec![task("t")]).await;
+    const SCHEDULES: usize = 60;
+    for i in 0..SCHEDULES {
+        let params = ScheduleParams { dedup_key: Some(format!("s{i}")), ..params("* * * * *") };
+        h.engine.create_schedule(&h.prod, params).await.unwrap();
+    }
+    let other = h.another_engine(43).await;
+    for n in 1..=2 {
+        advance_to(&h, minute(n));
+        let (a, b) = tokio::join!(h.engine.run_due(), other.run_due());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.fired + b.fired >= SCHEDULES, "every schedule was looked at: {} + {}", a.fired, b.fired);
+    }
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .engine
+            .runs(&h.prod, RunListParams { limit: 100, after: after.clone(), ..RunListParams::default() })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 2 * SCHEDULES, "one run per schedule and minute");
+    let fires: std::collections::HashSet<_> = all
+        .iter()
+        .map(|run| {
+            let payload = payload(run);
+            (payload["scheduleId"].to_string(), payload["timestamp"].to_string())
+        })
+        .collect();
+    assert_eq!(fires.len(), 2 * SCHEDULES);
 }

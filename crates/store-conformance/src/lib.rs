@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             schedules::schedules_are_listed_counted_and_deleted,
             schedules::due_schedules_are_found_by_time_earliest_first,
             schedules::a_time_fires_once_and_a_run_knows_its_fire,
+            schedules::a_schedule_moves_on_only_from_the_time_it_was_read_at,
         );
     };
     (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -33,10 +33,11 @@ async fn fire_of(store: &Arc<dyn Store>, run_id: &RunId) -> Option<ScheduleFireR
     store.read(move |tx| Box::pin(async move { tx.schedule_fire_of_run(&run_id).await })).await.unwrap()
 }
 
-/// The ids of the schedules due at `now`, at most `limit`, and the earliest next run of any.
+/// The ids of the schedules due at `now`, at most `limit`, and the earliest next run of any;
+/// read in a write transaction, as the firing pass reads them (PostgreSQL locks them).
 async fn due(store: &Arc<dyn Store>, now: i64, limit: u32) -> (Vec<ScheduleId>, Option<Timestamp>) {
     store
-        .read(move |tx| {
+        .write(move |tx| {
             Box::pin(async move {
                 let due = tx.schedule_due(Timestamp(now), limit).await?;
                 Ok::<_, Error>((due.into_iter().map(|s| s.id).collect(), tx.schedule_next_due().await?))
@@ -321,4 +322,56 @@ pub async fn a_time_fires_once_and_a_run_knows_its_fire(store: Arc<dyn Store>) {
     assert_eq!(fire_of(&store, &run_3).await, Some(other_schedule));
     assert_eq!(fire_of(&store, &run_4).await, Some(next_time));
     assert_eq!(fire_of(&store, &fixtures::run_id()).await, None, "a run no schedule made");
+
+    let fired = |schedule: &ScheduleRow, time: i64| {
+        let (store, id) = (store.clone(), schedule.id.clone());
+        async move {
+            store.read(move |tx| Box::pin(async move { tx.schedule_fired(&id, Timestamp(time)).await })).await.unwrap()
+        }
+    };
+    assert!(fired(&a, 60).await && fired(&a, 120).await && fired(&b, 60).await);
+    assert!(!fired(&a, 180).await && !fired(&b, 120).await, "times not fired");
+}
+
+/// A schedule moves along its chain only from the `next_run` the mover read: a second mover from
+/// the same time changes nothing and learns so; the rest of the row is untouched.
+pub async fn a_schedule_moves_on_only_from_the_time_it_was_read_at(store: Arc<dyn Store>) {
+    let env = fixtures::env_id();
+    let row = ScheduleRow { last_run: Some(Timestamp(0)), ..keyed(&env, "report", "k") };
+    let untouched = fixtures::schedule(&env, "report", Some(100));
+    insert_all(&store, &[&row, &untouched]).await;
+    let advance = |from: i64, next: Option<i64>, last: Option<i64>, now: i64| {
+        let (store, id) = (store.clone(), row.id.clone());
+        async move {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.schedule_advance(
+                            &id,
+                            Timestamp(from),
+                            next.map(Timestamp),
+                            last.map(Timestamp),
+                            Timestamp(now),
+                        )
+                        .await
+                    })
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert!(advance(100, Some(160), Some(100), 101).await);
+    let moved = ScheduleRow {
+        next_run: Some(Timestamp(160)),
+        last_run: Some(Timestamp(100)),
+        updated_at: Timestamp(101),
+        ..row.clone()
+    };
+    assert_eq!(get(&store, &row.id).await, Some(moved.clone()));
+    assert!(!advance(100, Some(220), Some(160), 102).await, "moved on already");
+    assert_eq!(get(&store, &row.id).await, Some(moved), "the losing mover changed nothing");
+    assert!(advance(160, None, None, 103).await, "a chain can end");
+    assert_eq!(get(&store, &row.id).await.and_then(|r| r.next_run), None);
+    assert!(!advance(160, Some(1), None, 104).await, "an ended chain does not move");
+    assert_eq!(get(&store, &untouched.id).await, Some(untouched));
 }

@@ -124,8 +124,10 @@ impl Cron {
         // expression or long the downtime.
         let fires_within = |x: Timestamp| self.next_after(x).is_some_and(|next| next <= now);
         let mut low = from.plus_millis(-1);
-        if !fires_within(low) {
-            return None;
+        let first = self.next_after(low).filter(|first| *first <= now)?;
+        // Without downtime the first is the only one.
+        if self.next_after(first).is_none_or(|second| second > now) {
+            return Some(first);
         }
         let mut high = now;
         while high.millis() - low.millis() > 1 {

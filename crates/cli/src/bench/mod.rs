@@ -25,6 +25,10 @@
 //!   a task making 10 `ctx.step` calls and then waiting 6 s (suspended at the server's 5 s
 //!   threshold, resumed through the queue); the step calls' p50/p99 and the resume latency from
 //!   the end of the wait to the replay getting past it, p50/p99/max (see `durable.rs`).
+//! - W6, schedules (`--workloads w6`, not run by default): 10,000 schedules firing every minute
+//!   in staging; the fire-time-to-created lag p50/p99/max at an idle minute, and a W2 drain of
+//!   `--n` production runs mid-minute and again with a minute's fire in its middle, with that
+//!   fire's lag (see `schedules.rs`).
 
 mod batch;
 mod clock;
@@ -32,6 +36,7 @@ mod drain;
 mod durable;
 mod fairness;
 mod latency;
+mod schedules;
 mod server;
 mod stats;
 mod trigger;
@@ -58,7 +63,7 @@ pub struct BenchArgs {
     /// Concurrent clients of the many-clients trigger workload.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Workloads to run, comma-separated: w1, w1b, w2, w3, w4, w4e, w5.
+    /// Workloads to run, comma-separated: w1, w1b, w2, w3, w4, w4e, w5, w6.
     #[arg(long, default_value = "w1,w2,w3", value_delimiter = ',')]
     workloads: Vec<String>,
     /// Concurrent clients of the batch workload (W1b), besides one client alone.
@@ -214,7 +219,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     json: w5.json(),
                 });
             }
-            other => anyhow::bail!("unknown workload '{other}': expected w1, w1b, w2, w3, w4, w4e or w5"),
+            "w6" => {
+                let (storage, _database) = storage(&args, "full").await?;
+                let w6 = schedules::run(&storage, args.n, 50, args.clients).await?;
+                let lag = |l: &schedules::Lag| {
+                    format!("min {:.0} / p50 {:.0} / p99 {:.0} / max {:.0} ms", l.min, l.p50, l.p99, l.max)
+                };
+                let value = format!(
+                    "fire→created {} idle, {} during a drain; drain {:.0} runs/s quiet, {:.0} runs/s with a fire \
+                     in it ({:+.1} %); {:.0} schedules/s created",
+                    lag(&w6.idle),
+                    lag(&w6.busy),
+                    w6.drain_quiet,
+                    w6.drain_firing,
+                    w6.drain_effect() * 100.0,
+                    w6.created_per_s
+                );
+                eprintln!("W6 schedules: {value}");
+                rows.push(Row {
+                    workload: "W6 schedules",
+                    setting: format!(
+                        "{} schedules every minute; drains of {} no-op runs, 1 worker process, concurrency 50, {}",
+                        thousands(schedules::SCHEDULES),
+                        thousands(args.n),
+                        storage.describe()
+                    ),
+                    value,
+                    json: w6.json(),
+                });
+            }
+            other => anyhow::bail!("unknown workload '{other}': expected w1, w1b, w2, w3, w4, w4e, w5 or w6"),
         }
     }
     let mut table = Table::new();

@@ -21,6 +21,11 @@ impl BenchWorker {
         BenchWorker::start_as(url, KEY, None, concurrency, exit_after, dir)
     }
 
+    /// Starts a worker as [`BenchWorker::start`] does, in the environment of the secret key `key`.
+    pub fn start_with_key(url: &str, key: &str, concurrency: usize, dir: &Path) -> anyhow::Result<BenchWorker> {
+        BenchWorker::start_as(url, key, None, concurrency, None, dir)
+    }
+
     /// Starts a worker pool serving `environments` (slugs, comma-separated) with the personal
     /// access token `token`.
     pub fn start_pool(

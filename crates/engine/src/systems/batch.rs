@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use stint_store::{BatchItemRow, BatchRow, EnvironmentRow, NewRun, QueueRow, TaskRow, Tx};
+use stint_store::{BatchItemRow, BatchRow, EnvironmentRow, NewRun, Tx};
 use stint_types::{BatchId, BatchStatus, RunId, Timestamp};
 
 use crate::Error;
@@ -271,34 +271,10 @@ async fn insert(tx: &mut dyn Tx, env: &EnvironmentRow, batch: BatchRow) -> Resul
 /// Tasks and queues looked up once per request, and the idempotency keys its items claimed.
 #[derive(Default)]
 struct Lookups {
-    tasks: HashMap<String, Option<TaskRow>>,
-    queues: HashMap<String, QueueRow>,
+    places: trigger::Places,
     claimed: HashMap<(String, String), RunId>,
     /// The debounce keys its items' new runs hold, by task.
     debounced: HashMap<(String, String), RunId>,
-}
-
-impl Lookups {
-    /// The task of `params` and the queue its run goes into, each looked up (or made) once.
-    async fn queue(
-        &mut self,
-        tx: &mut dyn Tx,
-        ids: &Ids,
-        now: Timestamp,
-        env: &EnvironmentRow,
-        params: &TriggerParams,
-    ) -> Result<(Option<&TaskRow>, &QueueRow), Error> {
-        if !self.tasks.contains_key(&params.task_id) {
-            let task = tx.task_get(&env.id, &params.task_id).await?;
-            self.tasks.insert(params.task_id.clone(), task);
-        }
-        let name = trigger::queue_name(params, self.tasks[&params.task_id].as_ref());
-        if !self.queues.contains_key(&name) {
-            let queue = trigger::queue_for(tx, ids, now, env, &name, None).await?;
-            self.queues.insert(name.clone(), queue);
-        }
-        Ok((self.tasks[&params.task_id].as_ref(), &self.queues[&name]))
-    }
 }
 
 /// Makes the runs of a batch's new items, all queued, in one `run_insert_many`; an item whose
@@ -347,7 +323,7 @@ async fn make_runs(
             }
         }
         let debounce_claim = params.debounce.as_ref().map(|d| (params.task_id.clone(), d.key.clone()));
-        let (task, queue) = lookups.queue(tx, ids, now, env, &params).await?;
+        let (task, queue) = lookups.places.queue(tx, ids, now, env, &params).await?;
         let mut made = trigger::new_run(ids, now, env, params, task, queue, lineage, true);
         if let Some(claim) = debounce_claim {
             lookups.debounced.insert(claim, made.run.id.clone());

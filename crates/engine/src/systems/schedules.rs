@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use stint_store::{EnvironmentRow, ScheduleFireRow, ScheduleRow, Tx};
+use stint_store::{EnvironmentRow, NewRun, ScheduleFireRow, ScheduleRow, Tx};
 use stint_types::cron::Cron;
 use stint_types::{EnvId, ScheduleId, Timestamp};
 
@@ -19,7 +19,7 @@ use crate::ids::Ids;
 use crate::schedules::{ScheduleParams, ScheduleView};
 use crate::shell::Ctx;
 use crate::state::Changes;
-use crate::systems::trigger::{self, TriggerParams};
+use crate::systems::trigger::{self, Lineage, Places, TriggerParams};
 use crate::systems::workers::{DeclaredSchedule, TaskSpec};
 
 /// Made through the API.
@@ -222,68 +222,103 @@ pub(crate) async fn sync_declared(
 
 /// Fires up to `limit` due schedules: each at the latest of its nominal times that has come (one
 /// catch-up run after downtime), an active one triggering its task, and moves each to its next
-/// time after now. Returns how many were handled.
+/// time after now. A schedule another writer moved on first is left to it, and a time that fired
+/// already (its chain set back by a stale write) moves on without a run. The runs are made
+/// together, as a batch's are. Returns how many schedules were handled.
 pub(crate) async fn fire_due(tx: &mut dyn Tx, ctx: &Ctx, limit: u32, changes: &mut Changes) -> Result<usize, Error> {
     let due = tx.schedule_due(ctx.now, limit).await?;
-    let mut envs: HashMap<EnvId, Option<EnvironmentRow>> = HashMap::new();
-    for mut row in due.iter().cloned() {
+    // Many schedules share an expression, a zone and a due time: each is worked out once.
+    let mut crons: HashMap<(String, String), Option<Cron>> = HashMap::new();
+    let mut times: HashMap<(String, String, Timestamp), (Timestamp, Option<Timestamp>)> = HashMap::new();
+    let mut firing = Firing::default();
+    for row in &due {
         let Some(nominal) = row.next_run else { continue };
-        let Ok(cron) = Cron::parse(&row.cron, Some(&row.timezone)) else {
+        let cron = crons
+            .entry((row.cron.clone(), row.timezone.clone()))
+            .or_insert_with(|| Cron::parse(&row.cron, Some(&row.timezone)).ok());
+        let Some(cron) = cron else {
             tracing::warn!(schedule = %row.id, cron = %row.cron, "a stored schedule no longer parses; stopped");
-            row.next_run = None;
-            tx.schedule_update(&row).await?;
+            tx.schedule_advance(&row.id, nominal, None, row.last_run, ctx.now).await?;
             continue;
         };
-        let fire = cron.latest_at_or_before(nominal, ctx.now).unwrap_or(nominal);
-        if row.active {
-            if !envs.contains_key(&row.env_id) {
-                let env = tx.environment_get(&row.env_id).await?;
-                envs.insert(row.env_id.clone(), env);
-            }
-            if let Some(Some(env)) = envs.get(&row.env_id) {
-                trigger_fire(tx, ctx, env, &row, &cron, fire, changes).await?;
-            }
-            row.last_run = Some(fire);
+        let (fire, next) = *times.entry((row.cron.clone(), row.timezone.clone(), nominal)).or_insert_with(|| {
+            let fire = cron.latest_at_or_before(nominal, ctx.now).unwrap_or(nominal);
+            (fire, cron.next_after(fire.max(ctx.now)))
+        });
+        let last = if row.active { Some(fire) } else { row.last_run };
+        if !tx.schedule_advance(&row.id, nominal, next, last, ctx.now).await? {
+            continue;
         }
-        row.next_run = cron.next_after(fire.max(ctx.now));
-        row.updated_at = ctx.now;
-        tx.schedule_update(&row).await?;
+        if row.active && !tx.schedule_fired(&row.id, fire).await? {
+            firing.add(tx, ctx, row, cron, fire).await?;
+        }
     }
+    firing.commit(tx, changes).await?;
     Ok(due.len())
 }
 
-/// Triggers the run of a schedule's fire time, unless that time fired already (another node).
-async fn trigger_fire(
-    tx: &mut dyn Tx,
-    ctx: &Ctx,
-    env: &EnvironmentRow,
-    row: &ScheduleRow,
-    cron: &Cron,
-    fire: Timestamp,
-    changes: &mut Changes,
-) -> Result<(), Error> {
-    if tx.task_get(&env.id, &row.task_id).await?.is_none() {
-        tracing::warn!(schedule = %row.id, task = %row.task_id, "the scheduled task is not registered; skipped");
-        return Ok(());
-    }
-    let payload = payload(row, cron, fire);
-    let params = TriggerParams::new(&row.task_id, payload.to_string());
-    let mut none = |_: &str| None;
-    let run = trigger::trigger(tx, &ctx.ids, ctx.now, &ctx.config, env, params, &mut none, changes).await?.run;
-    let fired = ScheduleFireRow { schedule_id: row.id.clone(), fire_time: fire, run_id: run.id };
-    match tx.schedule_fire_insert(&fired).await {
-        Ok(()) => Ok(()),
-        // Fired already: this transaction's run must not exist.
-        Err(stint_store::Error::Duplicate(what)) => {
-            Err(Error::Store(stint_store::Error::Duplicate(format!("schedule fire {what}"))))
+/// The runs one pass fires, made together at its end.
+#[derive(Default)]
+struct Firing {
+    /// The environments fired in, with their tasks and queues; `None` for one that is gone.
+    envs: HashMap<EnvId, Option<(EnvironmentRow, Places)>>,
+    /// The upcoming times of an expression in a zone after a fire time.
+    upcoming: HashMap<(String, String, Timestamp), Vec<String>>,
+    runs: Vec<NewRun>,
+    fires: Vec<ScheduleFireRow>,
+}
+
+impl Firing {
+    /// Makes the run of a schedule's fire time, to be inserted by [`Firing::commit`].
+    async fn add(
+        &mut self,
+        tx: &mut dyn Tx,
+        ctx: &Ctx,
+        row: &ScheduleRow,
+        cron: &Cron,
+        fire: Timestamp,
+    ) -> Result<(), Error> {
+        if !self.envs.contains_key(&row.env_id) {
+            let env = tx.environment_get(&row.env_id).await?;
+            self.envs.insert(row.env_id.clone(), env.map(|env| (env, Places::default())));
         }
-        Err(error) => Err(error.into()),
+        let Some(Some((env, places))) = self.envs.get_mut(&row.env_id) else { return Ok(()) };
+        if places.task(tx, env, &row.task_id).await?.is_none() {
+            tracing::warn!(schedule = %row.id, task = %row.task_id, "the scheduled task is not registered; skipped");
+            return Ok(());
+        }
+        let upcoming = self
+            .upcoming
+            .entry((row.cron.clone(), row.timezone.clone(), fire))
+            .or_insert_with(|| cron.upcoming(fire, UPCOMING).into_iter().map(|t| t.to_rfc3339()).collect());
+        let params = TriggerParams::new(&row.task_id, payload(row, upcoming, fire).to_string());
+        let (task, queue) = places.queue(tx, &ctx.ids, ctx.now, env, &params).await?;
+        let made = trigger::new_run(&ctx.ids, ctx.now, env, params, task, queue, Lineage::default(), true);
+        self.fires.push(ScheduleFireRow { schedule_id: row.id.clone(), fire_time: fire, run_id: made.run.id.clone() });
+        self.runs.push(made);
+        Ok(())
+    }
+
+    /// Inserts the runs and records each fire; a fire recorded meanwhile fails the pass, leaving
+    /// no run of it.
+    async fn commit(self, tx: &mut dyn Tx, changes: &mut Changes) -> Result<(), Error> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        let added = tx.run_insert_many(&self.runs).await?;
+        if let Some((made, _)) = self.runs.iter().zip(&added).find(|(_, added)| !**added) {
+            return Err(stint_store::Error::Duplicate(format!("scheduled run {} refused", made.run.id)).into());
+        }
+        for fire in &self.fires {
+            tx.schedule_fire_insert(fire).await?;
+        }
+        changes.wake.extend(self.runs.iter().map(|made| made.run.env_id.clone()));
+        Ok(())
     }
 }
 
 /// The payload of a scheduled run, in Trigger.dev's shape.
-fn payload(row: &ScheduleRow, cron: &Cron, fire: Timestamp) -> Value {
-    let upcoming: Vec<String> = cron.upcoming(fire, UPCOMING).into_iter().map(|t| t.to_rfc3339()).collect();
+fn payload(row: &ScheduleRow, upcoming: &[String], fire: Timestamp) -> Value {
     let mut payload = json!({
         "scheduleId": row.id.to_string(),
         "type": row.kind,

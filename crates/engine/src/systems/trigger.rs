@@ -1,5 +1,6 @@
 //! Creating runs: trigger and replay.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use stint_store::{
@@ -543,6 +544,48 @@ pub(crate) fn replay_params(original: &RunRow, current: Option<String>) -> Trigg
         request_key: None,
         lock_to_version: current,
         parent_run_id: None,
+    }
+}
+
+/// The tasks and queues of one environment's new runs, each looked up (or made) once: for
+/// requests and passes that make many runs.
+#[derive(Default)]
+pub(crate) struct Places {
+    tasks: HashMap<String, Option<TaskRow>>,
+    queues: HashMap<String, QueueRow>,
+}
+
+impl Places {
+    /// The task, if the environment has it.
+    pub(crate) async fn task(
+        &mut self,
+        tx: &mut dyn Tx,
+        env: &EnvironmentRow,
+        task_id: &str,
+    ) -> Result<Option<&TaskRow>, Error> {
+        if !self.tasks.contains_key(task_id) {
+            let task = tx.task_get(&env.id, task_id).await?;
+            self.tasks.insert(task_id.to_string(), task);
+        }
+        Ok(self.tasks[task_id].as_ref())
+    }
+
+    /// The task of `params` and the queue its run goes into.
+    pub(crate) async fn queue(
+        &mut self,
+        tx: &mut dyn Tx,
+        ids: &Ids,
+        now: Timestamp,
+        env: &EnvironmentRow,
+        params: &TriggerParams,
+    ) -> Result<(Option<&TaskRow>, &QueueRow), Error> {
+        self.task(tx, env, &params.task_id).await?;
+        let name = queue_name(params, self.tasks[&params.task_id].as_ref());
+        if !self.queues.contains_key(&name) {
+            let queue = queue_for(tx, ids, now, env, &name, None).await?;
+            self.queues.insert(name.clone(), queue);
+        }
+        Ok((self.tasks[&params.task_id].as_ref(), &self.queues[&name]))
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub prod: EnvironmentRow,
     pub dev: EnvironmentRow,
+    /// The store the engine runs on.
+    pub store: Arc<dyn stint_store::Store>,
+    config: Config,
     _dir: tempfile::TempDir,
     _database: Option<stint_testkit::postgres::TestDatabase>,
 }
@@ -53,16 +56,9 @@ impl Harness {
         let database = std::env::var("STINT_ENGINE_POSTGRES")
             .is_ok_and(|v| v == "1")
             .then(stint_testkit::postgres::TestDatabase::create);
-        let store: Arc<dyn stint_store::Store> = match &database {
-            None => Arc::new(SqliteStore::open(&Options::new(dir.path().join("stint.db"))).unwrap()),
-            Some(database) => {
-                let mut options = stint_store_postgres::Options::new(database.url());
-                options.max_connections = 4;
-                Arc::new(stint_store_postgres::PostgresStore::open(&options).await.unwrap())
-            }
-        };
+        let store = open_store(&dir, database.as_ref()).await;
         let clock = Arc::new(ManualClock::new(START));
-        let engine = Arc::new(Engine::new(store, clock.clone(), Ids::seeded(42), config));
+        let engine = Arc::new(Engine::new(store.clone(), clock.clone(), Ids::seeded(42), config));
         let keys = vec![NewKey { kind: EnvironmentType::Production, hash: "00".repeat(32), prefix: "tr_prod_".into() }];
         assert!(engine.bootstrap(keys).await.unwrap());
         assert!(!engine.bootstrap(Vec::new()).await.unwrap(), "bootstrap runs once");
@@ -73,9 +69,18 @@ impl Harness {
             dev: find(EnvironmentType::Development),
             engine,
             clock,
+            store,
+            config,
             _dir: dir,
             _database: database,
         }
+    }
+
+    /// Another engine on the same data, through a store opened anew, with the same clock and ids
+    /// from `seed`: the engine after a restart, or a second node.
+    pub async fn another_engine(&self, seed: u64) -> Arc<Engine> {
+        let store = open_store(&self._dir, self._database.as_ref()).await;
+        Arc::new(Engine::new(store, self.clock.clone(), Ids::seeded(seed), self.config))
     }
 
     pub fn advance(&self, ms: u64) {
@@ -131,6 +136,21 @@ impl Harness {
 
     pub async fn succeed(&self, env: &EnvironmentRow, run: &RunRow, output: &str) -> Completed {
         self.complete(env, run, Outcome::Success(output.into())).await
+    }
+}
+
+/// The SQLite file in `dir`, or the PostgreSQL `database`.
+async fn open_store(
+    dir: &tempfile::TempDir,
+    database: Option<&stint_testkit::postgres::TestDatabase>,
+) -> Arc<dyn stint_store::Store> {
+    match database {
+        None => Arc::new(SqliteStore::open(&Options::new(dir.path().join("stint.db"))).unwrap()),
+        Some(database) => {
+            let mut options = stint_store_postgres::Options::new(database.url());
+            options.max_connections = 4;
+            Arc::new(stint_store_postgres::PostgresStore::open(&options).await.unwrap())
+        }
     }
 }
 

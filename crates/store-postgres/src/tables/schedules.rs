@@ -191,7 +191,8 @@ impl ScheduleTable for PgTx<'_> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             schedule_columns!(),
-            " FROM schedules WHERE next_run IS NOT NULL AND next_run <= $1 ORDER BY next_run, id LIMIT $2"
+            " FROM schedules WHERE next_run IS NOT NULL AND next_run <= $1 ORDER BY next_run, id LIMIT $2 \
+             FOR UPDATE SKIP LOCKED"
         ))
         .bind(now.0)
         .bind(big(limit))
@@ -208,6 +209,38 @@ impl ScheduleTable for PgTx<'_> {
             .await
             .map_err(map_error)?;
         ts_opt(&row, 0)
+    }
+
+    async fn schedule_advance(
+        &mut self,
+        id: &ScheduleId,
+        from: Timestamp,
+        next_run: Option<Timestamp>,
+        last_run: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        let result = sqlx::query(
+            "UPDATE schedules SET next_run = $1, last_run = $2, updated_at = $3 WHERE id = $4 AND next_run = $5",
+        )
+        .bind(next_run.map(|t| t.0))
+        .bind(last_run.map(|t| t.0))
+        .bind(now.0)
+        .bind(id.as_str())
+        .bind(from.0)
+        .execute(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn schedule_fired(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT 1 FROM schedule_fires WHERE schedule_id = $1 AND fire_time = $2")
+            .bind(id.as_str())
+            .bind(at.0)
+            .fetch_optional(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
+        Ok(row.is_some())
     }
 
     async fn schedule_fire_insert(&mut self, row: &ScheduleFireRow) -> Result<(), Error> {

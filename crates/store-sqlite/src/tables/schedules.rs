@@ -180,6 +180,32 @@ impl ScheduleTable for SqliteTx<'_> {
             .map_err(map_error)
     }
 
+    async fn schedule_advance(
+        &mut self,
+        id: &ScheduleId,
+        from: Timestamp,
+        next_run: Option<Timestamp>,
+        last_run: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        self.connection
+            .prepare_cached(
+                "UPDATE schedules SET next_run = ?, last_run = ?, updated_at = ? WHERE id = ? AND next_run = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![next_run.map(|t| t.0), last_run.map(|t| t.0), now.0, id.as_str(), from.0])
+            })
+            .map(|changed| changed == 1)
+            .map_err(map_error)
+    }
+
+    async fn schedule_fired(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
+        self.connection
+            .prepare_cached("SELECT 1 FROM schedule_fires WHERE schedule_id = ? AND fire_time = ?")
+            .and_then(|mut s| s.exists(params![id.as_str(), at.0]))
+            .map_err(map_error)
+    }
+
     async fn schedule_fire_insert(&mut self, row: &ScheduleFireRow) -> Result<(), Error> {
         // The primary key (schedule, time) refuses a time fired already: a Duplicate.
         self.connection
