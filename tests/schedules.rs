@@ -50,4 +50,9 @@ async fn a_schedule_every_minute_fires_runs_with_the_schedule_payload() {
     let answered = run["output"]["timestamp"].as_str().unwrap();
     assert_eq!(answered[..16], timestamp[..16], "{answered} is {timestamp}");
     assert_eq!(run["schedule"]["id"], json!(id));
+    // Made up to half a minute ahead, it starts no earlier than its time.
+    let at = |field: &str| stint_types::Timestamp::parse(run[field].as_str().unwrap()).unwrap();
+    let nominal = stint_types::Timestamp::parse(timestamp).unwrap();
+    assert_eq!(at("createdAt"), nominal, "{run}");
+    assert!(at("startedAt") >= nominal, "{run}");
 }

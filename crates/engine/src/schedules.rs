@@ -39,7 +39,10 @@ impl Engine {
     /// expression, time zone or task is [`Error::Invalid`] naming the field.
     pub async fn create_schedule(&self, env: &EnvironmentRow, params: ScheduleParams) -> Result<ScheduleView, Error> {
         let env = env.clone();
-        self.write(move |tx, ctx, _| Box::pin(async move { schedules::create(tx, ctx, &env, params).await })).await
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { schedules::create(tx, ctx, &env, params, changes).await })
+        })
+        .await
     }
 
     /// Changes an imperative schedule of `env`; a declarative one is changed by its task's code
@@ -51,7 +54,10 @@ impl Engine {
         params: ScheduleParams,
     ) -> Result<ScheduleView, Error> {
         let (env, id) = (env.clone(), id.clone());
-        self.write(move |tx, ctx, _| Box::pin(async move { schedules::update(tx, ctx, &env, &id, params).await })).await
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { schedules::update(tx, ctx, &env, &id, params, changes).await })
+        })
+        .await
     }
 
     /// A schedule of `env`; another environment's is not found.
@@ -84,15 +90,12 @@ impl Engine {
             .await
     }
 
-    /// Deletes an imperative schedule of `env` and returns it.
+    /// Deletes an imperative schedule of `env` and returns it; a run it made ahead of its time is
+    /// withdrawn.
     pub async fn delete_schedule(&self, env: &EnvironmentRow, id: &ScheduleId) -> Result<ScheduleRow, Error> {
         let (env, id) = (env.clone(), id.clone());
-        self.write(move |tx, _, _| {
-            Box::pin(async move {
-                let row = schedules::imperative(tx, &env, &id).await?;
-                tx.schedule_delete(&id).await?;
-                Ok(row)
-            })
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { schedules::delete(tx, ctx, &env, &id, changes).await })
         })
         .await
     }
@@ -105,8 +108,10 @@ impl Engine {
         active: bool,
     ) -> Result<ScheduleView, Error> {
         let (env, id) = (env.clone(), id.clone());
-        self.write(move |tx, ctx, _| Box::pin(async move { schedules::set_active(tx, ctx, &env, &id, active).await }))
-            .await
+        self.write(move |tx, ctx, changes| {
+            Box::pin(async move { schedules::set_active(tx, ctx, &env, &id, active, changes).await })
+        })
+        .await
     }
 
     /// The schedule that fired a run of `env`, and the nominal time it fired at; `None` for a

@@ -318,8 +318,10 @@ impl Engine {
         tasks: Vec<TaskSpec>,
     ) -> Result<WorkerRow, Error> {
         let worker = self
-            .write(move |tx, ctx, _| {
-                Box::pin(async move { workers::register(tx, &ctx.ids, ctx.now, &envs, &version, &tasks).await })
+            .write(move |tx, ctx, changes| {
+                Box::pin(
+                    async move { workers::register(tx, &ctx.ids, ctx.now, &envs, &version, &tasks, changes).await },
+                )
             })
             .await?;
         let mut cache = self.workers.lock();
@@ -576,14 +578,15 @@ impl Engine {
         Ok(done)
     }
 
-    /// The earliest time a delayed run comes due, a TTL passes or a waitpoint completes by time.
+    /// The earliest time a delayed run comes due, a TTL passes, a waitpoint completes by time or
+    /// (to the grain of `schedules::wake_for`) a schedule comes due.
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
         self.store
             .read(|tx| {
                 Box::pin(async move {
                     let runs = tx.run_next_due().await?;
                     let waits = tx.waitpoint_next_due().await?;
-                    let schedules = tx.schedule_next_due().await?;
+                    let schedules = tx.schedule_next_due().await?.map(schedules::wake_for);
                     Ok::<_, Error>(runs.into_iter().chain(waits).chain(schedules).min())
                 })
             })

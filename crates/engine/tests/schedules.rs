@@ -195,6 +195,7 @@ async fn one_run_per_fire_time_across_a_restart() {
     // read) does not fire that time twice: it moves on without a run.
     let mut row = restarted.schedule(&h.prod, &id).await.unwrap().schedule;
     row.next_run = Some(minute(1));
+    row.due_at = Some(minute(1));
     h.store.write(move |tx| Box::pin(async move { tx.schedule_update(&row).await })).await.unwrap();
     restarted.run_due().await.unwrap();
     assert_eq!(runs(&h).await.len(), 1, "minute 1 fired once");
@@ -246,4 +247,87 @@ async fn two_nodes_firing_at_once_make_one_run_per_schedule_and_time() {
         })
         .collect();
     assert_eq!(fires.len(), 2 * SCHEDULES);
+}
+
+#[tokio::test]
+async fn runs_are_made_ahead_spread_over_half_a_minute_and_start_at_their_time() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    const SCHEDULES: usize = 50;
+    for i in 0..SCHEDULES {
+        let params = ScheduleParams { dedup_key: Some(format!("s{i}")), ..params("* * * * *") };
+        h.engine.create_schedule(&h.prod, params).await.unwrap();
+    }
+    let (listed, _) = h.engine.schedules(&h.prod, None, 1, 100).await.unwrap();
+    let due: std::collections::HashSet<_> = listed.iter().map(|s| s.schedule.due_at.unwrap()).collect();
+    for at in &due {
+        assert!(
+            *at >= minute(1).plus_millis(-30_000) && *at <= minute(1).plus_millis(-1_000),
+            "{at:?} from 30 s to 1 s before"
+        );
+    }
+    assert!(due.len() > SCHEDULES / 2, "spread out: {} distinct times", due.len());
+
+    // Half a minute before, nothing is made yet; then the runs come as their due times pass.
+    advance_to(&h, minute(1).plus_millis(-30_001));
+    h.engine.run_due().await.unwrap();
+    assert!(runs(&h).await.is_empty());
+    let mut made = Vec::new();
+    while h.engine.now() < minute(1) {
+        h.advance(1_000);
+        h.engine.run_due().await.unwrap();
+        made.push(runs(&h).await.len());
+    }
+    assert_eq!(made.last(), Some(&SCHEDULES), "all made by their time");
+    assert!(made.iter().filter(|n| **n > 0 && **n < SCHEDULES).count() >= 10, "made over time: {made:?}");
+
+    // Made ahead, each is queued as of its time and starts no earlier.
+    h.clock.set(minute(1).plus_millis(-1));
+    for run in runs(&h).await {
+        assert_eq!((run.created_at, run.queue_score), (minute(1), Some(minute(1).millis())));
+        assert_eq!(payload(&run)["timestamp"], minute(1).to_rfc3339());
+    }
+    assert!(h.dequeue(&worker, 100).await.is_empty(), "not before its time");
+    h.advance(1);
+    assert_eq!(h.dequeue(&worker, 100).await.len(), SCHEDULES);
+}
+
+#[tokio::test]
+async fn a_run_made_ahead_is_withdrawn_when_its_schedule_changes_before_its_time() {
+    let h = Harness::new().await;
+    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    let make = |key: &str| ScheduleParams { dedup_key: Some(key.into()), ..params("* * * * *") };
+    let a = h.engine.create_schedule(&h.prod, make("a")).await.unwrap().schedule.id;
+    let b = h.engine.create_schedule(&h.prod, make("b")).await.unwrap().schedule.id;
+    let c = h.engine.create_schedule(&h.prod, make("c")).await.unwrap().schedule.id;
+    advance_to(&h, minute(1).plus_millis(-1));
+    h.engine.run_due().await.unwrap();
+    let ahead = runs(&h).await;
+    assert_eq!(ahead.len(), 3, "made ahead");
+
+    // Deactivated, changed and deleted before their time: each run is withdrawn.
+    h.engine.set_schedule_active(&h.prod, &a, false).await.unwrap();
+    let inactive = h.engine.schedule(&h.prod, &a).await.unwrap().schedule;
+    assert_eq!((inactive.next_run, inactive.due_at), (Some(minute(1)), Some(minute(1))), "its time is next again");
+    h.engine.update_schedule(&h.prod, &b, ScheduleParams { dedup_key: None, ..params("*/2 * * * *") }).await.unwrap();
+    h.engine.delete_schedule(&h.prod, &c).await.unwrap();
+    for run in runs(&h).await {
+        assert_eq!(run.status, stint_types::RunStatus::Canceled, "{}", payload(&run)["scheduleId"]);
+        assert!(h.engine.schedule_of_run(&h.prod, &run.id).await.unwrap().is_none(), "its fire is forgotten");
+    }
+    // Inactive, it is left alone until its time; activated again in time, it fires that time
+    // after all, with a new run.
+    h.engine.run_due().await.unwrap();
+    h.engine.set_schedule_active(&h.prod, &a, true).await.unwrap();
+    h.engine.run_due().await.unwrap();
+    h.advance(1);
+    h.engine.run_due().await.unwrap();
+    let started = h.dequeue(&worker, 10).await;
+    assert_eq!(started.len(), 1);
+    let (schedule, at) = h.engine.schedule_of_run(&h.prod, &started[0].id).await.unwrap().unwrap();
+    assert_eq!((&schedule.id, at), (&a, minute(1)));
+    assert_eq!(runs(&h).await.len(), 4);
+    // A run whose time has come is not withdrawn.
+    assert!(!h.engine.set_schedule_active(&h.prod, &a, false).await.unwrap().schedule.active);
+    assert_eq!(h.run(&h.prod, &started[0].id).await.status, stint_types::RunStatus::Executing);
 }

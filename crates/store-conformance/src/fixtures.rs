@@ -56,6 +56,7 @@ pub fn schedule(env_id: &EnvId, task: &str, next_run: Option<i64>) -> ScheduleRo
         dedup_key: None,
         active: true,
         next_run: next_run.map(Timestamp),
+        due_at: next_run.map(Timestamp),
         last_run: None,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),

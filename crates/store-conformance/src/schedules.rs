@@ -117,7 +117,8 @@ pub async fn schedules_round_trip_and_updates_keep_what_is_fixed(store: Arc<dyn 
         external_id: None,
         dedup_key: Some("weekly-report".into()),
         active: false,
-        next_run: None,
+        next_run: Some(Timestamp(120)),
+        due_at: Some(Timestamp(110)),
         last_run: Some(Timestamp(100)),
         created_at: Timestamp(50),
         updated_at: Timestamp(60),
@@ -262,6 +263,8 @@ pub async fn due_schedules_are_found_by_time_earliest_first(store: Arc<dyn Store
     let first_at_20 = fixtures::schedule(&other, "report", Some(20));
     let second_at_20 = ScheduleRow { active: false, ..fixtures::schedule(&env, "summary", Some(20)) };
     let never = fixtures::schedule(&env, "report", None);
+    // Due before its nominal time: what counts is when its run is to be made.
+    let early = ScheduleRow { due_at: Some(Timestamp(25)), ..fixtures::schedule(&env, "report", Some(60)) };
     // Inserted out of order: what is due comes by time, then id.
     insert_all(&store, &[&late, &never, &second_at_20, &first_at_20]).await;
 
@@ -274,10 +277,24 @@ pub async fn due_schedules_are_found_by_time_earliest_first(store: Arc<dyn Store
     );
     assert_eq!(due(&store, 100, 1).await.0, vec![first_at_20.id.clone()]);
     assert_eq!(due(&store, 100, 0).await.0, Vec::new());
+    insert_all(&store, &[&early]).await;
+    assert_eq!(due(&store, 24, 10).await.1, Some(Timestamp(20)));
+    assert_eq!(
+        due(&store, 25, 10).await.0,
+        vec![first_at_20.id.clone(), second_at_20.id.clone(), early.id.clone()],
+        "due at its due time, before its next run"
+    );
+    let row = ScheduleRow { next_run: None, due_at: None, ..early.clone() };
+    store.write(move |tx| Box::pin(async move { tx.schedule_update(&row).await })).await.unwrap();
 
     // Moving a schedule's chain on moves it out of what is due.
     for (row, next) in [(&first_at_20, Some(80)), (&second_at_20, None)] {
-        let row = ScheduleRow { next_run: next.map(Timestamp), last_run: Some(Timestamp(20)), ..row.clone() };
+        let row = ScheduleRow {
+            next_run: next.map(Timestamp),
+            due_at: next.map(Timestamp),
+            last_run: Some(Timestamp(20)),
+            ..row.clone()
+        };
         store.write(move |tx| Box::pin(async move { tx.schedule_update(&row).await })).await.unwrap();
     }
     assert_eq!(due(&store, 29, 10).await, (Vec::new(), Some(Timestamp(30))));
@@ -326,36 +343,57 @@ pub async fn a_time_fires_once_and_a_run_knows_its_fire(store: Arc<dyn Store>) {
     let fired = |schedule: &ScheduleRow, time: i64| {
         let (store, id) = (store.clone(), schedule.id.clone());
         async move {
-            store.read(move |tx| Box::pin(async move { tx.schedule_fired(&id, Timestamp(time)).await })).await.unwrap()
+            store
+                .read(move |tx| Box::pin(async move { tx.schedule_fire_at(&id, Timestamp(time)).await }))
+                .await
+                .unwrap()
         }
     };
-    assert!(fired(&a, 60).await && fired(&a, 120).await && fired(&b, 60).await);
-    assert!(!fired(&a, 180).await && !fired(&b, 120).await, "times not fired");
+    assert_eq!(fired(&a, 60).await.map(|f| f.run_id), Some(run_1.clone()));
+    assert_eq!(fired(&a, 120).await.map(|f| f.run_id), Some(run_4.clone()));
+    assert_eq!(fired(&b, 60).await.map(|f| f.run_id), Some(run_3.clone()));
+    assert_eq!((fired(&a, 180).await, fired(&b, 120).await), (None, None), "times not fired");
+
+    // A withdrawn fire is forgotten, and its time can fire again.
+    let forget = |schedule: &ScheduleRow, time: i64| {
+        let (store, id) = (store.clone(), schedule.id.clone());
+        async move {
+            store
+                .write(move |tx| Box::pin(async move { tx.schedule_fire_delete(&id, Timestamp(time)).await }))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(forget(&a, 120).await);
+    assert!(!forget(&a, 120).await, "forgotten already");
+    assert_eq!(fired(&a, 120).await, None);
+    assert_eq!(fire_of(&store, &run_4).await, None);
+    assert_eq!(fired(&a, 60).await.map(|f| f.run_id), Some(run_1), "other times stay");
+    fire(&store, &at(&a, 120, &fixtures::run_id())).await.unwrap();
 }
 
 /// A schedule moves along its chain only from the `next_run` the mover read: a second mover from
-/// the same time changes nothing and learns so; the rest of the row is untouched.
+/// the same time changes nothing and learns so; only the chain is written.
 pub async fn a_schedule_moves_on_only_from_the_time_it_was_read_at(store: Arc<dyn Store>) {
     let env = fixtures::env_id();
     let row = ScheduleRow { last_run: Some(Timestamp(0)), ..keyed(&env, "report", "k") };
     let untouched = fixtures::schedule(&env, "report", Some(100));
     insert_all(&store, &[&row, &untouched]).await;
     let advance = |from: i64, next: Option<i64>, last: Option<i64>, now: i64| {
-        let (store, id) = (store.clone(), row.id.clone());
+        let store = store.clone();
+        let to = ScheduleRow {
+            next_run: next.map(Timestamp),
+            due_at: next.map(|t| Timestamp(t - 5)),
+            last_run: last.map(Timestamp),
+            updated_at: Timestamp(now),
+            // Only the chain is written.
+            cron: "0 0 * * *".into(),
+            active: false,
+            ..row.clone()
+        };
         async move {
             store
-                .write(move |tx| {
-                    Box::pin(async move {
-                        tx.schedule_advance(
-                            &id,
-                            Timestamp(from),
-                            next.map(Timestamp),
-                            last.map(Timestamp),
-                            Timestamp(now),
-                        )
-                        .await
-                    })
-                })
+                .write(move |tx| Box::pin(async move { tx.schedule_advance(Timestamp(from), &to).await }))
                 .await
                 .unwrap()
         }
@@ -363,6 +401,7 @@ pub async fn a_schedule_moves_on_only_from_the_time_it_was_read_at(store: Arc<dy
     assert!(advance(100, Some(160), Some(100), 101).await);
     let moved = ScheduleRow {
         next_run: Some(Timestamp(160)),
+        due_at: Some(Timestamp(155)),
         last_run: Some(Timestamp(100)),
         updated_at: Timestamp(101),
         ..row.clone()
@@ -371,7 +410,7 @@ pub async fn a_schedule_moves_on_only_from_the_time_it_was_read_at(store: Arc<dy
     assert!(!advance(100, Some(220), Some(160), 102).await, "moved on already");
     assert_eq!(get(&store, &row.id).await, Some(moved), "the losing mover changed nothing");
     assert!(advance(160, None, None, 103).await, "a chain can end");
-    assert_eq!(get(&store, &row.id).await.and_then(|r| r.next_run), None);
+    assert_eq!(get(&store, &row.id).await.map(|r| (r.next_run, r.due_at)), Some((None, None)));
     assert!(!advance(160, Some(1), None, 104).await, "an ended chain does not move");
     assert_eq!(get(&store, &untouched.id).await, Some(untouched));
 }

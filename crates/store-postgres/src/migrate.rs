@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "task_ttl", include_str!("../migrations/0014_task_ttl.sql")),
     (15, "waitpoints", include_str!("../migrations/0015_waitpoints.sql")),
     (16, "schedules", include_str!("../migrations/0016_schedules.sql")),
+    (17, "schedules_due_at", include_str!("../migrations/0017_schedules_due_at.sql")),
 ];
 
 /// Brings the schema named by `options` (created if missing) up to date, under the advisory

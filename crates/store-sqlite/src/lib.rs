@@ -137,6 +137,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0014_task_ttl.sql")),
         M::up(include_str!("../migrations/0015_waitpoints.sql")),
         M::up(include_str!("../migrations/0016_schedules.sql")),
-        M::up(include_str!("../migrations/0017_schedules_due_order.sql")),
+        M::up(include_str!("../migrations/0017_schedules_due_at.sql")),
     ])
 }

@@ -28,6 +28,9 @@ pub struct ScheduleRow {
     pub active: bool,
     /// The next nominal fire time; `None` when the expression has none left.
     pub next_run: Option<Timestamp>,
+    /// When the run of `next_run` is made: at or shortly before it, so that many schedules of
+    /// one time are spread out; the run waits in its queue until `next_run`.
+    pub due_at: Option<Timestamp>,
     /// The nominal time it last fired at.
     pub last_run: Option<Timestamp>,
     /// Creation time.

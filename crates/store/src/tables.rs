@@ -517,23 +517,20 @@ pub trait ScheduleTable {
     async fn schedule_count(&mut self, env_id: &EnvId, task_id: Option<&str>) -> Result<u64, Error>;
     /// The environment's `DECLARATIVE` schedules.
     async fn schedule_declarative(&mut self, env_id: &EnvId) -> Result<Vec<ScheduleRow>, Error>;
-    /// Schedules (active or not) whose `next_run` is at or before `now`, earliest first; on a
+    /// Schedules (active or not) whose `due_at` is at or before `now`, earliest first; on a
     /// store several nodes share, those another transaction is firing are left out.
     async fn schedule_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<ScheduleRow>, Error>;
-    /// The earliest `next_run` of any schedule.
+    /// The earliest `due_at` of any schedule.
     async fn schedule_next_due(&mut self) -> Result<Option<Timestamp>, Error>;
-    /// Moves a schedule along its chain if its `next_run` is still `from`, setting `next_run`,
-    /// `last_run` and `updated_at`; false, changing nothing, when another writer moved it first.
-    async fn schedule_advance(
-        &mut self,
-        id: &ScheduleId,
-        from: Timestamp,
-        next_run: Option<Timestamp>,
-        last_run: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<bool, Error>;
-    /// Whether the schedule has fired its nominal time `at`.
-    async fn schedule_fired(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error>;
+    /// Moves a schedule along its chain if its `next_run` is still `from`, writing `next_run`,
+    /// `due_at`, `last_run` and `updated_at` from `to`; false, changing nothing, when another
+    /// writer moved it first.
+    async fn schedule_advance(&mut self, from: Timestamp, to: &ScheduleRow) -> Result<bool, Error>;
+    /// The run the schedule fired at its nominal time `at`, if it did.
+    async fn schedule_fire_at(&mut self, id: &ScheduleId, at: Timestamp) -> Result<Option<ScheduleFireRow>, Error>;
+    /// Forgets that the schedule fired at `at` (its run was withdrawn before its time), so the
+    /// time can fire again; true if it had.
+    async fn schedule_fire_delete(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error>;
     /// Records the run a schedule fired at a nominal time; a time recorded already for the
     /// schedule is a [`Error::Duplicate`] and records nothing.
     async fn schedule_fire_insert(&mut self, row: &ScheduleFireRow) -> Result<(), Error>;

@@ -4,10 +4,12 @@
 //! stay queued and apart from the drain. Measured:
 //!
 //! - the lag of each fired run, from its nominal fire time (the minute) to the run's `createdAt`,
-//!   at a minute with nothing else going on;
+//!   at a minute with nothing else going on. A run made ahead of its time (the server makes them
+//!   over the half-minute before it) has its time as `createdAt`, as in Trigger.dev: lag 0; one
+//!   made late has the moment it was made;
 //! - a W2 drain of production runs in the middle of a minute, with no fire during it;
-//! - the same drain timed so that the next minute's fire falls in its middle, with that fire's
-//!   lag. Three such pairs are run; the effect of the schedules on the drain is the ratio of the
+//! - the same drain timed so that the next minute's fire time falls in its middle, with that
+//!   fire's lag. Three such pairs are run; the effect of the schedules on the drain is the ratio of the
 //!   median rates.
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@ use stint_types::{RetryOptions, Timestamp, names};
 
 use crate::Error;
 use crate::ids::Ids;
+use crate::state::Changes;
 use crate::systems::trigger::{Declared, queue_for};
 use crate::systems::{rates, schedules, versions};
 
@@ -57,6 +58,7 @@ pub(crate) async fn register(
     envs: &[EnvironmentRow],
     version: &str,
     tasks: &[TaskSpec],
+    changes: &mut Changes,
 ) -> Result<WorkerRow, Error> {
     let limits = check(version, tasks)?;
     let Some(first) = envs.first() else {
@@ -78,7 +80,7 @@ pub(crate) async fn register(
         // The environment's schedules follow its newest version, not an older one registering.
         let assigned_version = assigned.get(&env.id).cloned();
         if assigned_version.is_some() && versions::current(tx, &env.id).await? == assigned_version {
-            schedules::sync_declared(tx, ids, now, env, tasks).await?;
+            schedules::sync_declared(tx, ids, now, env, tasks, changes).await?;
         }
         for (queue, declared) in &limits {
             queue_for(tx, ids, now, env, queue, Some(*declared)).await?;

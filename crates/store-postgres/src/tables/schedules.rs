@@ -15,7 +15,7 @@ use crate::tx::PgTx;
 macro_rules! schedule_columns {
     () => {
         "id, env_id, kind, task_id, cron, timezone, external_id, dedup_key, active, next_run, last_run, created_at, \
-         updated_at"
+         updated_at, due_at"
     };
 }
 
@@ -34,6 +34,7 @@ fn schedule_from_row(r: &PgRow) -> Result<ScheduleRow, Error> {
         last_run: ts_opt(r, 10)?,
         created_at: ts(r, 11)?,
         updated_at: ts(r, 12)?,
+        due_at: ts_opt(r, 13)?,
     })
 }
 
@@ -57,7 +58,7 @@ impl ScheduleTable for PgTx<'_> {
         let result = sqlx::query(concat!(
             "INSERT INTO schedules (",
             schedule_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
         ))
         .bind(row.id.as_str())
         .bind(row.env_id.as_str())
@@ -72,6 +73,7 @@ impl ScheduleTable for PgTx<'_> {
         .bind(row.last_run.map(|t| t.0))
         .bind(row.created_at.0)
         .bind(row.updated_at.0)
+        .bind(row.due_at.map(|t| t.0))
         .execute(&mut *self.connection)
         .await
         .map_err(map_error)?;
@@ -83,7 +85,7 @@ impl ScheduleTable for PgTx<'_> {
     async fn schedule_update(&mut self, row: &ScheduleRow) -> Result<(), Error> {
         sqlx::query(
             "UPDATE schedules SET task_id = $1, cron = $2, timezone = $3, external_id = $4, dedup_key = $5, \
-             active = $6, next_run = $7, last_run = $8, updated_at = $9 WHERE id = $10",
+             active = $6, next_run = $7, last_run = $8, updated_at = $9, due_at = $10 WHERE id = $11",
         )
         .bind(&row.task_id)
         .bind(&row.cron)
@@ -94,6 +96,7 @@ impl ScheduleTable for PgTx<'_> {
         .bind(row.next_run.map(|t| t.0))
         .bind(row.last_run.map(|t| t.0))
         .bind(row.updated_at.0)
+        .bind(row.due_at.map(|t| t.0))
         .bind(row.id.as_str())
         .execute(&mut *self.connection)
         .await
@@ -191,7 +194,7 @@ impl ScheduleTable for PgTx<'_> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             schedule_columns!(),
-            " FROM schedules WHERE next_run IS NOT NULL AND next_run <= $1 ORDER BY next_run, id LIMIT $2 \
+            " FROM schedules WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2 \
              FOR UPDATE SKIP LOCKED"
         ))
         .bind(now.0)
@@ -204,28 +207,23 @@ impl ScheduleTable for PgTx<'_> {
 
     async fn schedule_next_due(&mut self) -> Result<Option<Timestamp>, Error> {
         // The same schedules as `schedule_due`, so a time given here always finds one there.
-        let row = sqlx::query("SELECT MIN(next_run) FROM schedules WHERE next_run IS NOT NULL")
+        let row = sqlx::query("SELECT MIN(due_at) FROM schedules WHERE due_at IS NOT NULL")
             .fetch_one(&mut *self.connection)
             .await
             .map_err(map_error)?;
         ts_opt(&row, 0)
     }
 
-    async fn schedule_advance(
-        &mut self,
-        id: &ScheduleId,
-        from: Timestamp,
-        next_run: Option<Timestamp>,
-        last_run: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<bool, Error> {
+    async fn schedule_advance(&mut self, from: Timestamp, to: &ScheduleRow) -> Result<bool, Error> {
         let result = sqlx::query(
-            "UPDATE schedules SET next_run = $1, last_run = $2, updated_at = $3 WHERE id = $4 AND next_run = $5",
+            "UPDATE schedules SET next_run = $1, due_at = $2, last_run = $3, updated_at = $4 \
+             WHERE id = $5 AND next_run = $6",
         )
-        .bind(next_run.map(|t| t.0))
-        .bind(last_run.map(|t| t.0))
-        .bind(now.0)
-        .bind(id.as_str())
+        .bind(to.next_run.map(|t| t.0))
+        .bind(to.due_at.map(|t| t.0))
+        .bind(to.last_run.map(|t| t.0))
+        .bind(to.updated_at.0)
+        .bind(to.id.as_str())
         .bind(from.0)
         .execute(&mut *self.connection)
         .await
@@ -233,14 +231,26 @@ impl ScheduleTable for PgTx<'_> {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn schedule_fired(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
-        let row = sqlx::query("SELECT 1 FROM schedule_fires WHERE schedule_id = $1 AND fire_time = $2")
+    async fn schedule_fire_at(&mut self, id: &ScheduleId, at: Timestamp) -> Result<Option<ScheduleFireRow>, Error> {
+        let row = sqlx::query(
+            "SELECT schedule_id, fire_time, run_id FROM schedule_fires WHERE schedule_id = $1 AND fire_time = $2",
+        )
+        .bind(id.as_str())
+        .bind(at.0)
+        .fetch_optional(&mut *self.connection)
+        .await
+        .map_err(map_error)?;
+        row.as_ref().map(fire_from_row).transpose()
+    }
+
+    async fn schedule_fire_delete(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
+        let result = sqlx::query("DELETE FROM schedule_fires WHERE schedule_id = $1 AND fire_time = $2")
             .bind(id.as_str())
             .bind(at.0)
-            .fetch_optional(&mut *self.connection)
+            .execute(&mut *self.connection)
             .await
             .map_err(map_error)?;
-        Ok(row.is_some())
+        Ok(result.rows_affected() == 1)
     }
 
     async fn schedule_fire_insert(&mut self, row: &ScheduleFireRow) -> Result<(), Error> {

@@ -10,7 +10,7 @@ use crate::tx::SqliteTx;
 
 /// Every column of `schedules`, in the order [`schedule_from_row`] reads them.
 const SCHEDULE_COLUMNS: &str = "id, env_id, kind, task_id, cron, timezone, external_id, dedup_key, active, next_run, \
-    last_run, created_at, updated_at";
+    last_run, created_at, updated_at, due_at";
 
 fn schedule_from_row(r: &Row<'_>) -> Result<ScheduleRow, Error> {
     Ok(ScheduleRow {
@@ -27,6 +27,7 @@ fn schedule_from_row(r: &Row<'_>) -> Result<ScheduleRow, Error> {
         last_run: ts(r.get(10).map_err(map_error)?),
         created_at: Timestamp(r.get(11).map_err(map_error)?),
         updated_at: Timestamp(r.get(12).map_err(map_error)?),
+        due_at: ts(r.get(13).map_err(map_error)?),
     })
 }
 
@@ -60,7 +61,8 @@ impl ScheduleTable for SqliteTx<'_> {
     async fn schedule_insert(&mut self, row: &ScheduleRow) -> Result<(), Error> {
         // The unique indexes on the dedup key and on declared schedules refuse a second one: a
         // constraint violation, which `map_error` makes a Duplicate.
-        let sql = format!("INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql =
+            format!("INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         self.connection
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -78,6 +80,7 @@ impl ScheduleTable for SqliteTx<'_> {
                     row.last_run.map(|t| t.0),
                     row.created_at.0,
                     row.updated_at.0,
+                    row.due_at.map(|t| t.0),
                 ])
             })
             .map(drop)
@@ -88,7 +91,7 @@ impl ScheduleTable for SqliteTx<'_> {
         self.connection
             .prepare_cached(
                 "UPDATE schedules SET task_id = ?, cron = ?, timezone = ?, external_id = ?, dedup_key = ?, \
-                 active = ?, next_run = ?, last_run = ?, updated_at = ? WHERE id = ?",
+                 active = ?, next_run = ?, last_run = ?, updated_at = ?, due_at = ? WHERE id = ?",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -101,6 +104,7 @@ impl ScheduleTable for SqliteTx<'_> {
                     row.next_run.map(|t| t.0),
                     row.last_run.map(|t| t.0),
                     row.updated_at.0,
+                    row.due_at.map(|t| t.0),
                     row.id.as_str(),
                 ])
             })
@@ -165,44 +169,52 @@ impl ScheduleTable for SqliteTx<'_> {
     }
 
     async fn schedule_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<ScheduleRow>, Error> {
-        self.schedules_where(
-            "next_run IS NOT NULL AND next_run <= ? ORDER BY next_run, id LIMIT ?",
-            params![now.0, limit],
-        )
+        self.schedules_where("due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?", params![now.0, limit])
     }
 
     async fn schedule_next_due(&mut self) -> Result<Option<Timestamp>, Error> {
         // The same schedules as `schedule_due`, so a time given here always finds one there.
         self.connection
-            .prepare_cached("SELECT next_run FROM schedules WHERE next_run IS NOT NULL ORDER BY next_run LIMIT 1")
+            .prepare_cached("SELECT due_at FROM schedules WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1")
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
             .map(ts)
             .map_err(map_error)
     }
 
-    async fn schedule_advance(
-        &mut self,
-        id: &ScheduleId,
-        from: Timestamp,
-        next_run: Option<Timestamp>,
-        last_run: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<bool, Error> {
+    async fn schedule_advance(&mut self, from: Timestamp, to: &ScheduleRow) -> Result<bool, Error> {
         self.connection
             .prepare_cached(
-                "UPDATE schedules SET next_run = ?, last_run = ?, updated_at = ? WHERE id = ? AND next_run = ?",
+                "UPDATE schedules SET next_run = ?, due_at = ?, last_run = ?, updated_at = ? \
+                 WHERE id = ? AND next_run = ?",
             )
             .and_then(|mut s| {
-                s.execute(params![next_run.map(|t| t.0), last_run.map(|t| t.0), now.0, id.as_str(), from.0])
+                s.execute(params![
+                    to.next_run.map(|t| t.0),
+                    to.due_at.map(|t| t.0),
+                    to.last_run.map(|t| t.0),
+                    to.updated_at.0,
+                    to.id.as_str(),
+                    from.0
+                ])
             })
             .map(|changed| changed == 1)
             .map_err(map_error)
     }
 
-    async fn schedule_fired(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
+    async fn schedule_fire_at(&mut self, id: &ScheduleId, at: Timestamp) -> Result<Option<ScheduleFireRow>, Error> {
         self.connection
-            .prepare_cached("SELECT 1 FROM schedule_fires WHERE schedule_id = ? AND fire_time = ?")
-            .and_then(|mut s| s.exists(params![id.as_str(), at.0]))
+            .prepare_cached(
+                "SELECT schedule_id, fire_time, run_id FROM schedule_fires WHERE schedule_id = ? AND fire_time = ?",
+            )
+            .and_then(|mut s| s.query_row(params![id.as_str(), at.0], fire_from_row).optional())
+            .map_err(map_error)
+    }
+
+    async fn schedule_fire_delete(&mut self, id: &ScheduleId, at: Timestamp) -> Result<bool, Error> {
+        self.connection
+            .prepare_cached("DELETE FROM schedule_fires WHERE schedule_id = ? AND fire_time = ?")
+            .and_then(|mut s| s.execute(params![id.as_str(), at.0]))
+            .map(|deleted| deleted == 1)
             .map_err(map_error)
     }
 
