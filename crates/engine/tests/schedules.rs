@@ -295,15 +295,16 @@ async fn runs_are_made_ahead_spread_over_half_a_minute_and_start_at_their_time()
 #[tokio::test]
 async fn a_run_made_ahead_is_withdrawn_when_its_schedule_changes_before_its_time() {
     let h = Harness::new().await;
-    let worker = h.worker(&h.prod, vec![task("t")]).await;
+    let worker = h.worker(&h.prod, vec![task("t"), task("u")]).await;
     let make = |key: &str| ScheduleParams { dedup_key: Some(key.into()), ..params("* * * * *") };
     let a = h.engine.create_schedule(&h.prod, make("a")).await.unwrap().schedule.id;
     let b = h.engine.create_schedule(&h.prod, make("b")).await.unwrap().schedule.id;
     let c = h.engine.create_schedule(&h.prod, make("c")).await.unwrap().schedule.id;
+    let d = h.engine.create_schedule(&h.prod, make("d")).await.unwrap().schedule.id;
     advance_to(&h, minute(1).plus_millis(-1));
     h.engine.run_due().await.unwrap();
     let ahead = runs(&h).await;
-    assert_eq!(ahead.len(), 3, "made ahead");
+    assert_eq!(ahead.len(), 4, "made ahead");
 
     // Deactivated, changed and deleted before their time: each run is withdrawn.
     h.engine.set_schedule_active(&h.prod, &a, false).await.unwrap();
@@ -311,22 +312,27 @@ async fn a_run_made_ahead_is_withdrawn_when_its_schedule_changes_before_its_time
     assert_eq!((inactive.next_run, inactive.due_at), (Some(minute(1)), Some(minute(1))), "its time is next again");
     h.engine.update_schedule(&h.prod, &b, ScheduleParams { dedup_key: None, ..params("*/2 * * * *") }).await.unwrap();
     h.engine.delete_schedule(&h.prod, &c).await.unwrap();
+    let to_u = ScheduleParams { task_id: "u".into(), dedup_key: None, ..params("* * * * *") };
+    h.engine.update_schedule(&h.prod, &d, to_u).await.unwrap();
     for run in runs(&h).await {
         assert_eq!(run.status, stint_types::RunStatus::Canceled, "{}", payload(&run)["scheduleId"]);
         assert!(h.engine.schedule_of_run(&h.prod, &run.id).await.unwrap().is_none(), "its fire is forgotten");
     }
     // Inactive, it is left alone until its time; activated again in time, it fires that time
-    // after all, with a new run.
+    // after all, with a new run. The schedule given another task fires its time for that task.
     h.engine.run_due().await.unwrap();
     h.engine.set_schedule_active(&h.prod, &a, true).await.unwrap();
     h.engine.run_due().await.unwrap();
     h.advance(1);
     h.engine.run_due().await.unwrap();
-    let started = h.dequeue(&worker, 10).await;
-    assert_eq!(started.len(), 1);
+    let mut started = h.dequeue(&worker, 10).await;
+    assert_eq!(started.len(), 2);
+    started.sort_by_key(|run| run.task_id.clone());
     let (schedule, at) = h.engine.schedule_of_run(&h.prod, &started[0].id).await.unwrap().unwrap();
     assert_eq!((&schedule.id, at), (&a, minute(1)));
-    assert_eq!(runs(&h).await.len(), 4);
+    let (schedule, at) = h.engine.schedule_of_run(&h.prod, &started[1].id).await.unwrap().unwrap();
+    assert_eq!((&schedule.id, at, started[1].task_id.as_str()), (&d, minute(1), "u"));
+    assert_eq!(runs(&h).await.len(), 6);
     // A run whose time has come is not withdrawn.
     assert!(!h.engine.set_schedule_active(&h.prod, &a, false).await.unwrap().schedule.active);
     assert_eq!(h.run(&h.prod, &started[0].id).await.status, stint_types::RunStatus::Executing);

@@ -26,9 +26,9 @@
 //!   threshold, resumed through the queue); the step calls' p50/p99 and the resume latency from
 //!   the end of the wait to the replay getting past it, p50/p99/max (see `durable.rs`).
 //! - W6, schedules (`--workloads w6`, not run by default): 10,000 schedules firing every minute
-//!   in staging; the fire-time-to-created lag p50/p99/max at an idle minute, and a W2 drain of
-//!   `--n` production runs mid-minute and again with a minute's fire in its middle, with that
-//!   fire's lag (see `schedules.rs`).
+//!   in staging; the fire-time-to-created lag p50/p99/max at an idle minute, and W2 drains of
+//!   `--n` production runs with no schedule work, while a minute's runs are made and centred on
+//!   a minute, with that minute's lag (see `schedules.rs`).
 
 mod batch;
 mod clock;
@@ -226,11 +226,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     format!("min {:.0} / p50 {:.0} / p99 {:.0} / max {:.0} ms", l.min, l.p50, l.p99, l.max)
                 };
                 let value = format!(
-                    "fire→created {} idle, {} during a drain; drain {:.0} runs/s quiet, {:.0} runs/s with a fire \
-                     in it ({:+.1} %); {:.0} schedules/s created",
+                    "fire→created {} idle, {} during a drain; drain {:.0} runs/s quiet, {:.0} while a minute's \
+                     runs are made, {:.0} across a minute ({:+.1} %); {:.0} schedules/s created",
                     lag(&w6.idle),
                     lag(&w6.busy),
                     w6.drain_quiet,
+                    w6.drain_making,
                     w6.drain_firing,
                     w6.drain_effect() * 100.0,
                     w6.created_per_s

@@ -7,10 +7,14 @@
 //!   at a minute with nothing else going on. A run made ahead of its time (the server makes them
 //!   over the half-minute before it) has its time as `createdAt`, as in Trigger.dev: lag 0; one
 //!   made late has the moment it was made;
-//! - a W2 drain of production runs in the middle of a minute, with no fire during it;
-//! - the same drain timed so that the next minute's fire time falls in its middle, with that
-//!   fire's lag. Three such pairs are run; the effect of the schedules on the drain is the ratio of the
-//!   median rates.
+//! - a W2 drain of production runs a quarter-minute after a minute, with no schedule work during
+//!   it (the next minute's runs are made from 30 s before it);
+//! - the same drain centred a quarter-minute before the next minute, while that minute's runs are
+//!   being made;
+//! - the same drain centred on that minute, with the minute's lag.
+//!
+//! Three such rounds are run; the effect of the schedules on the drain is the median rate of the
+//! busy drains (the slower of the two kinds) against the median of the quiet ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,9 +45,11 @@ pub struct ScheduleLoad {
     pub idle: Lag,
     /// The same for the minutes fired during the drains, together.
     pub busy: Lag,
-    /// The median drain with no fire during it, runs/s.
+    /// The median drain with no schedule work during it, runs/s.
     pub drain_quiet: f64,
-    /// The median drain with a fire in its middle, runs/s.
+    /// The median drain while a minute's runs were being made, runs/s.
+    pub drain_making: f64,
+    /// The median drain with a minute in its middle, runs/s.
     pub drain_firing: f64,
 }
 
@@ -70,14 +76,15 @@ pub async fn run(storage: &Storage, n: usize, concurrency: usize, clients: usize
 
     let mut minute = next_minute(now_ms());
     let idle = Lag::of(lags(&server, minute).await?)?;
-    let (mut quiet, mut firing, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut quiet, mut making, mut firing, mut busy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        // A quiet drain: the minute's fire is over and the next is far off.
+        // A quiet drain: the minute's runs are made and the next minute's are not begun.
         sleep_until_ms(minute + 15_000).await;
         let (rate, wall_s) = drain(&server, n, concurrency, clients, None).await?;
         quiet.push(rate);
-        // A drain with the next fire in its middle.
-        minute = next_minute(now_ms());
+        // The next minute with time enough to queue the busy drains' runs before each starts.
+        minute = next_minute(now_ms() + 30_000);
+        making.push(drain(&server, n, concurrency, clients, Some((minute - 15_000, wall_s))).await?.0);
         firing.push(drain(&server, n, concurrency, clients, Some((minute, wall_s))).await?.0);
         busy.extend(lags(&server, minute).await?);
     }
@@ -86,6 +93,7 @@ pub async fn run(storage: &Storage, n: usize, concurrency: usize, clients: usize
         idle,
         busy: Lag::of(busy)?,
         drain_quiet: median(quiet),
+        drain_making: median(making),
         drain_firing: median(firing),
     })
 }
@@ -134,24 +142,25 @@ async fn create(server: &BenchServer, clients: usize) -> anyhow::Result<f64> {
     Ok(SCHEDULES as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Queues `n` production runs, then drains them with one worker; when `fire` is given as (the
-/// minute, the wall time of a quiet drain in s), the worker starts so that the minute falls in the middle of the
-/// drain. Returns the drain rate and the wall time from the worker's start to the last run.
+/// Queues `n` production runs, then drains them with one worker; when `centre` is given as (a
+/// time in ms since the epoch, the wall time of a quiet drain in s), the worker starts so that
+/// the time falls in the middle of the drain. Returns the drain rate and the wall time from the
+/// worker's start to the last run.
 async fn drain(
     server: &BenchServer,
     n: usize,
     concurrency: usize,
     clients: usize,
-    fire: Option<(i64, f64)>,
+    centre: Option<(i64, f64)>,
 ) -> anyhow::Result<(f64, f64)> {
     Trigger::new(&server.url).many(n, clients).await?;
-    if let Some((minute, quiet_wall_s)) = fire {
+    if let Some((at, quiet_wall_s)) = centre {
         let lead_ms = (quiet_wall_s * 500.0) as i64;
         anyhow::ensure!(
-            now_ms() < minute - lead_ms,
+            now_ms() < at - lead_ms,
             "queueing the runs took past the moment the drain had to start; try a smaller --n"
         );
-        sleep_until_ms(minute - lead_ms).await;
+        sleep_until_ms(at - lead_ms).await;
     }
     let dir = tempfile::tempdir()?;
     let spawned = Instant::now();
@@ -241,10 +250,10 @@ async fn sleep_until_ms(ms: i64) {
 }
 
 impl ScheduleLoad {
-    /// The drain rate with a fire in it, as a fraction of the quiet one's, less one: −0.04 is 4 %
+    /// The slower busy drain's rate as a fraction of the quiet one's, less one: −0.04 is 4 %
     /// slower.
     pub fn drain_effect(&self) -> f64 {
-        self.drain_firing / self.drain_quiet - 1.0
+        self.drain_making.min(self.drain_firing) / self.drain_quiet - 1.0
     }
 
     /// The figures as JSON.
@@ -256,6 +265,7 @@ impl ScheduleLoad {
             "fire_to_created_idle": lag(&self.idle),
             "fire_to_created_during_drain": lag(&self.busy),
             "drain_quiet_runs_per_s": self.drain_quiet,
+            "drain_making_runs_per_s": self.drain_making,
             "drain_firing_runs_per_s": self.drain_firing,
             "drain_effect": self.drain_effect(),
         })

@@ -167,7 +167,8 @@ pub(crate) async fn update(
 }
 
 /// Writes new settings over a schedule; a new expression or time zone restarts its chain from
-/// now, withdrawing a run made ahead for the old one.
+/// now. A run made ahead for a time still to come is withdrawn when the expression, zone or task
+/// changes; with only the task changed, that time is made again for the new task.
 async fn change(
     tx: &mut dyn Tx,
     ids: &Ids,
@@ -177,14 +178,18 @@ async fn change(
     cron: &Cron,
     changes: &mut Changes,
 ) -> Result<ScheduleView, Error> {
-    if row.cron != params.cron || row.timezone != cron.timezone() {
-        withdraw(tx, ids, now, &row, changes).await?;
-        set_next(&mut row, cron.next_after(now));
-    }
+    let retimed = row.cron != params.cron || row.timezone != cron.timezone();
+    let withdrawn =
+        if retimed || row.task_id != params.task_id { withdraw(tx, ids, now, &row, changes).await? } else { None };
     row.task_id = params.task_id;
     row.cron = params.cron;
     row.timezone = cron.timezone().to_string();
     row.external_id = params.external_id;
+    if retimed {
+        set_next(&mut row, cron.next_after(now));
+    } else if withdrawn.is_some() {
+        set_next(&mut row, withdrawn);
+    }
     row.updated_at = now;
     tx.schedule_update(&row).await?;
     Ok(view(row))
@@ -330,9 +335,10 @@ async fn remove(
 
 /// Fires up to `limit` due schedules: each at the latest of its nominal times that has come (one
 /// catch-up run after downtime), or at its next one when that is still to come (a run made
-/// ahead), an active one triggering its task, and moves each to its next time after that. A schedule another writer moved on first is left to it, and a time that fired
-/// already (its chain set back by a stale write) moves on without a run. The runs are made
-/// together, as a batch's are. Returns how many schedules were handled.
+/// ahead), an active one triggering its task, and moves each to its next time after that. A
+/// schedule another writer moved on first is left to it, and a time that fired already (its chain
+/// set back by a stale write) moves on without a run. The runs are made together, as a batch's
+/// are. Returns how many schedules were handled.
 pub(crate) async fn fire_due(tx: &mut dyn Tx, ctx: &Ctx, limit: u32, changes: &mut Changes) -> Result<usize, Error> {
     let due = tx.schedule_due(ctx.now, limit).await?;
     // Many schedules share an expression, a zone and a due time: each is worked out once.
