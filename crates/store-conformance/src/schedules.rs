@@ -33,11 +33,10 @@ async fn fire_of(store: &Arc<dyn Store>, run_id: &RunId) -> Option<ScheduleFireR
     store.read(move |tx| Box::pin(async move { tx.schedule_fire_of_run(&run_id).await })).await.unwrap()
 }
 
-/// The ids of the schedules due at `now`, at most `limit`, and the earliest next run of any;
-/// read in a write transaction, as the firing pass reads them (PostgreSQL locks them).
+/// The ids of the schedules due at `now`, at most `limit`, and the earliest next run of any.
 async fn due(store: &Arc<dyn Store>, now: i64, limit: u32) -> (Vec<ScheduleId>, Option<Timestamp>) {
     store
-        .write(move |tx| {
+        .read(move |tx| {
             Box::pin(async move {
                 let due = tx.schedule_due(Timestamp(now), limit).await?;
                 Ok::<_, Error>((due.into_iter().map(|s| s.id).collect(), tx.schedule_next_due().await?))

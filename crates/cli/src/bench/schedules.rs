@@ -7,13 +7,12 @@
 //!   at a minute with nothing else going on. A run made ahead of its time (the server makes them
 //!   over the half-minute before it) has its time as `createdAt`, as in Trigger.dev: lag 0; one
 //!   made late has the moment it was made;
-//! - a W2 drain of production runs a quarter-minute after a minute, with no schedule work during
-//!   it (the next minute's runs are made from 30 s before it);
-//! - the same drain centred a quarter-minute before the next minute, while that minute's runs are
-//!   being made;
+//! - a W2 drain of production runs from 5 s after a minute, with no schedule work during it (the
+//!   next minute's runs are made from 30 s before it);
+//! - the same drain centred 20 s before a minute, while that minute's runs are being made;
 //! - the same drain centred on that minute, with the minute's lag.
 //!
-//! Three such rounds are run; the effect of the schedules on the drain is the median rate of the
+//! Five such rounds are run; the effect of the schedules on the drain is the median rate of the
 //! busy drains (the slower of the two kinds) against the median of the quiet ones.
 
 use std::sync::Arc;
@@ -35,7 +34,7 @@ pub const SCHEDULES: usize = 10_000;
 /// Every minute.
 const CRON: &str = "* * * * *";
 /// Pairs of drains, quiet and with a fire; the median of each is reported.
-pub const ROUNDS: usize = 3;
+pub const ROUNDS: usize = 5;
 
 /// What W6 measured.
 pub struct ScheduleLoad {
@@ -51,6 +50,8 @@ pub struct ScheduleLoad {
     pub drain_making: f64,
     /// The median drain with a minute in its middle, runs/s.
     pub drain_firing: f64,
+    /// Every drain's rate, runs/s: quiet, while made and across the minute, one list each.
+    pub rounds: [Vec<f64>; 3],
 }
 
 /// The lags of one minute's runs, in ms.
@@ -74,27 +75,50 @@ pub async fn run(storage: &Storage, n: usize, concurrency: usize, clients: usize
     register_staging(&server).await?;
     let created_per_s = create(&server, clients).await?;
 
-    let mut minute = next_minute(now_ms());
-    let idle = Lag::of(lags(&server, minute).await?)?;
+    let idle = Lag::of(lags(&server, next_minute(now_ms())).await?)?;
+    // A quiet drain's wall time: the busy drains start half of it before their moment.
+    let mut lead_ms = 1_000;
     let (mut quiet, mut making, mut firing, mut busy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        // A quiet drain: the minute's runs are made and the next minute's are not begun.
-        sleep_until_ms(minute + 15_000).await;
-        let (rate, wall_s) = drain(&server, n, concurrency, clients, None).await?;
+        // Quiet: after a minute's runs are made and before the next minute's begin, 30 s ahead.
+        let (rate, wall_ms) = drain(&server, n, concurrency, clients, |now| {
+            let minute = now.div_euclid(60_000) * 60_000;
+            if now + 2 * lead_ms < minute + 28_000 { now.max(minute + 5_000) } else { minute + 65_000 }
+        })
+        .await?;
         quiet.push(rate);
-        // The next minute with time enough to queue the busy drains' runs before each starts.
-        minute = next_minute(now_ms() + 30_000);
-        making.push(drain(&server, n, concurrency, clients, Some((minute - 15_000, wall_s))).await?.0);
-        firing.push(drain(&server, n, concurrency, clients, Some((minute, wall_s))).await?.0);
+        lead_ms = wall_ms / 2;
+        // While a minute's runs are made: centred 20 s before it.
+        let mut minute = 0;
+        making.push(
+            drain(&server, n, concurrency, clients, |now| {
+                minute = minute_after(now + 20_000 + lead_ms);
+                minute - 20_000 - lead_ms
+            })
+            .await?
+            .0,
+        );
+        // Across the minute (the next one, if queueing took past this one's start).
+        firing.push(
+            drain(&server, n, concurrency, clients, |now| {
+                if now + lead_ms >= minute {
+                    minute = minute_after(now + lead_ms);
+                }
+                minute - lead_ms
+            })
+            .await?
+            .0,
+        );
         busy.extend(lags(&server, minute).await?);
     }
     Ok(ScheduleLoad {
         created_per_s,
         idle,
         busy: Lag::of(busy)?,
-        drain_quiet: median(quiet),
-        drain_making: median(making),
-        drain_firing: median(firing),
+        drain_quiet: median(quiet.clone()),
+        drain_making: median(making.clone()),
+        drain_firing: median(firing.clone()),
+        rounds: [quiet, making, firing],
     })
 }
 
@@ -142,33 +166,25 @@ async fn create(server: &BenchServer, clients: usize) -> anyhow::Result<f64> {
     Ok(SCHEDULES as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Queues `n` production runs, then drains them with one worker; when `centre` is given as (a
-/// time in ms since the epoch, the wall time of a quiet drain in s), the worker starts so that
-/// the time falls in the middle of the drain. Returns the drain rate and the wall time from the
-/// worker's start to the last run.
+/// Queues `n` production runs, then drains them with one worker started at the time (ms since
+/// the epoch) `start` picks given the time the runs were queued by. Returns the drain rate and the
+/// wall time in ms from the worker's start to the last run.
 async fn drain(
     server: &BenchServer,
     n: usize,
     concurrency: usize,
     clients: usize,
-    centre: Option<(i64, f64)>,
-) -> anyhow::Result<(f64, f64)> {
+    start: impl FnOnce(i64) -> i64,
+) -> anyhow::Result<(f64, i64)> {
     Trigger::new(&server.url).many(n, clients).await?;
-    if let Some((at, quiet_wall_s)) = centre {
-        let lead_ms = (quiet_wall_s * 500.0) as i64;
-        anyhow::ensure!(
-            now_ms() < at - lead_ms,
-            "queueing the runs took past the moment the drain had to start; try a smaller --n"
-        );
-        sleep_until_ms(at - lead_ms).await;
-    }
+    sleep_until_ms(start(now_ms())).await;
     let dir = tempfile::tempdir()?;
     let spawned = Instant::now();
     let worker = BenchWorker::start(&server.url, concurrency, Some(n), dir.path())?;
     let records = worker.wait()?;
-    let wall = spawned.elapsed().as_secs_f64();
+    let wall_ms = i64::try_from(spawned.elapsed().as_millis())?;
     stats::ensure_each_once(&records, n)?;
-    Ok((stats::drain_rate(&records), wall))
+    Ok((stats::drain_rate(&records), wall_ms))
 }
 
 /// Waits for the runs fired for `minute` (ms since the epoch) and returns their lags in ms.
@@ -239,7 +255,12 @@ fn now_ms() -> i64 {
 
 /// The first whole minute after `ms`, at least 2 s away.
 fn next_minute(ms: i64) -> i64 {
-    ((ms + 2_000) / 60_000 + 1) * 60_000
+    minute_after(ms + 2_000)
+}
+
+/// The first whole minute after `ms`.
+fn minute_after(ms: i64) -> i64 {
+    (ms.div_euclid(60_000) + 1) * 60_000
 }
 
 async fn sleep_until_ms(ms: i64) {
@@ -267,6 +288,7 @@ impl ScheduleLoad {
             "drain_quiet_runs_per_s": self.drain_quiet,
             "drain_making_runs_per_s": self.drain_making,
             "drain_firing_runs_per_s": self.drain_firing,
+            "drains_runs_per_s": {"quiet": self.rounds[0], "making": self.rounds[1], "across_the_minute": self.rounds[2]},
             "drain_effect": self.drain_effect(),
         })
     }

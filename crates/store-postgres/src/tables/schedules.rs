@@ -191,17 +191,24 @@ impl ScheduleTable for PgTx<'_> {
     }
 
     async fn schedule_due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<ScheduleRow>, Error> {
-        let rows = sqlx::query(concat!(
+        let plain = concat!(
+            "SELECT ",
+            schedule_columns!(),
+            " FROM schedules WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
+        );
+        // A pass locks what it fires; another node's pass skips those rather than waiting.
+        let locked = concat!(
             "SELECT ",
             schedule_columns!(),
             " FROM schedules WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2 \
              FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(now.0)
-        .bind(big(limit))
-        .fetch_all(&mut *self.connection)
-        .await
-        .map_err(map_error)?;
+        );
+        let rows = sqlx::query(if self.locking { locked } else { plain })
+            .bind(now.0)
+            .bind(big(limit))
+            .fetch_all(&mut *self.connection)
+            .await
+            .map_err(map_error)?;
         schedules_from_rows(&rows)
     }
 
