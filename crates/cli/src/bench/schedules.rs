@@ -216,28 +216,16 @@ impl Lag {
 
 /// The creation times (ms) of the staging runs created from `minute` to a minute later.
 async fn fired_at(server: &BenchServer, minute: i64) -> anyhow::Result<Vec<i64>> {
-    let client = reqwest::Client::new();
     let (from, to) = (Timestamp(minute).to_rfc3339(), Timestamp(minute + 59_999).to_rfc3339());
     let mut created = Vec::with_capacity(SCHEDULES);
     let mut after: Option<String> = None;
     loop {
-        let mut query = vec![
-            ("filter[createdAt][from]", from.clone()),
-            ("filter[createdAt][to]", to.clone()),
-            ("page[size]", "100".to_string()),
-        ];
+        let mut query = vec![("filter[createdAt][from]", from.as_str()), ("filter[createdAt][to]", to.as_str())];
+        query.push(("page[size]", "100"));
         if let Some(cursor) = &after {
-            query.push(("page[after]", cursor.clone()));
+            query.push(("page[after]", cursor));
         }
-        let page: Value = client
-            .get(format!("{}/api/v1/runs", server.url))
-            .query(&query)
-            .bearer_auth(STAGING_KEY)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = server.runs_page(STAGING_KEY, &query).await?;
         for run in page["data"].as_array().context("a runs page without data")? {
             let at = run["createdAt"].as_str().and_then(Timestamp::parse).context("a run without createdAt")?;
             created.push(at.millis());

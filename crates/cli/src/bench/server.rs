@@ -122,18 +122,24 @@ impl BenchServer {
     pub async fn unfinished(&self) -> anyhow::Result<usize> {
         let mut unfinished = 0;
         for key in [KEY, STAGING_KEY] {
-            let page: serde_json::Value = reqwest::Client::new()
-                .get(format!("{}/api/v1/runs", self.url))
-                .query(&[("filter[status]", "DELAYED,QUEUED,EXECUTING,WAITING"), ("page[size]", "100")])
-                .bearer_auth(key)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let query = [("filter[status]", "DELAYED,QUEUED,EXECUTING,WAITING"), ("page[size]", "100")];
+            let page = self.runs_page(key, &query).await?;
             unfinished += page["data"].as_array().map_or(0, Vec::len);
         }
         Ok(unfinished)
+    }
+
+    /// A page of `GET /api/v1/runs` in the environment of `key`.
+    pub async fn runs_page(&self, key: &str, query: &[(&str, &str)]) -> anyhow::Result<serde_json::Value> {
+        Ok(reqwest::Client::new()
+            .get(format!("{}/api/v1/runs", self.url))
+            .query(query)
+            .bearer_auth(key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
     /// Runs waiting in `task`'s queue of the environment of `key`, from
