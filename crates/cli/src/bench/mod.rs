@@ -76,6 +76,9 @@ pub struct BenchArgs {
     /// database there) for each workload, and dropped after it.
     #[arg(long, env = "STINT_BENCH_DATABASE_URL")]
     database_url: Option<String>,
+    /// Schedules of W6; 0 runs its drains without any, as a control.
+    #[arg(long, default_value_t = schedules::SCHEDULES)]
+    schedules: usize,
     /// Server nodes sharing the PostgreSQL database in W2, each with a worker process of its
     /// own (the 50 slots are split between them).
     #[arg(long, default_value_t = 1)]
@@ -221,7 +224,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             "w6" => {
                 let (storage, _database) = storage(&args, "full").await?;
-                let w6 = schedules::run(&storage, args.n, 50, args.clients).await?;
+                let w6 = schedules::run(&storage, args.schedules, args.n, 50, args.clients).await?;
                 let lag = |l: &schedules::Lag| {
                     format!("min {:.0} / p50 {:.0} / p99 {:.0} / max {:.0} ms", l.min, l.p50, l.p99, l.max)
                 };
@@ -241,7 +244,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     workload: "W6 schedules",
                     setting: format!(
                         "{} schedules every minute; drains of {} no-op runs, 1 worker process, concurrency 50, {}",
-                        thousands(schedules::SCHEDULES),
+                        thousands(w6.schedules),
                         thousands(args.n),
                         storage.describe()
                     ),

@@ -29,7 +29,7 @@ use super::stats::{self, Percentiles};
 use super::trigger::Trigger;
 use super::workers::BenchWorker;
 
-/// Active schedules.
+/// Active schedules, unless the bench is told otherwise (`--schedules`; 0 for a control run).
 pub const SCHEDULES: usize = 10_000;
 /// Every minute.
 const CRON: &str = "* * * * *";
@@ -38,6 +38,8 @@ pub const ROUNDS: usize = 5;
 
 /// What W6 measured.
 pub struct ScheduleLoad {
+    /// Active schedules.
+    pub schedules: usize,
     /// Schedules created per second through the API, from 32 clients.
     pub created_per_s: f64,
     /// Fire-time-to-created lags of an idle minute, in ms.
@@ -70,12 +72,18 @@ pub struct Lag {
 
 /// Runs W6 on a fresh server: `n` runs per drain, worker concurrency `concurrency`, `clients`
 /// connections creating schedules and queueing runs.
-pub async fn run(storage: &Storage, n: usize, concurrency: usize, clients: usize) -> anyhow::Result<ScheduleLoad> {
+pub async fn run(
+    storage: &Storage,
+    schedules: usize,
+    n: usize,
+    concurrency: usize,
+    clients: usize,
+) -> anyhow::Result<ScheduleLoad> {
     let server = BenchServer::start(storage)?;
     register_staging(&server).await?;
-    let created_per_s = create(&server, clients).await?;
+    let created_per_s = create(&server, schedules, clients).await?;
 
-    let idle = Lag::of(lags(&server, next_minute(now_ms())).await?)?;
+    let idle = Lag::of(lags(&server, schedules, next_minute(now_ms())).await?)?;
     // A quiet drain's wall time: the busy drains start half of it before their moment.
     let mut lead_ms = 1_000;
     let (mut quiet, mut making, mut firing, mut busy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -109,9 +117,10 @@ pub async fn run(storage: &Storage, n: usize, concurrency: usize, clients: usize
             .await?
             .0,
         );
-        busy.extend(lags(&server, minute).await?);
+        busy.extend(lags(&server, schedules, minute).await?);
     }
     Ok(ScheduleLoad {
+        schedules,
         created_per_s,
         idle,
         busy: Lag::of(busy)?,
@@ -140,8 +149,8 @@ async fn register_staging(server: &BenchServer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates [`SCHEDULES`] schedules of `noop` in staging from `clients` connections; schedules/s.
-async fn create(server: &BenchServer, clients: usize) -> anyhow::Result<f64> {
+/// Creates `schedules` schedules of `noop` in staging from `clients` connections; schedules/s.
+async fn create(server: &BenchServer, schedules: usize, clients: usize) -> anyhow::Result<f64> {
     let trigger = Trigger::with_key(&server.url, STAGING_KEY);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -152,7 +161,7 @@ async fn create(server: &BenchServer, clients: usize) -> anyhow::Result<f64> {
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= SCHEDULES {
+                if i >= schedules {
                     return Ok::<_, anyhow::Error>(());
                 }
                 let body = json!({"task": "noop", "cron": CRON, "deduplicationKey": format!("bench-{i}")});
@@ -163,7 +172,7 @@ async fn create(server: &BenchServer, clients: usize) -> anyhow::Result<f64> {
     for task in tasks {
         task.await.context("a schedule client panicked")??;
     }
-    Ok(SCHEDULES as f64 / started.elapsed().as_secs_f64())
+    Ok(schedules as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Queues `n` production runs, then drains them with one worker started at the time (ms since
@@ -188,15 +197,18 @@ async fn drain(
 }
 
 /// Waits for the runs fired for `minute` (ms since the epoch) and returns their lags in ms.
-async fn lags(server: &BenchServer, minute: i64) -> anyhow::Result<Vec<f64>> {
+async fn lags(server: &BenchServer, schedules: usize, minute: i64) -> anyhow::Result<Vec<f64>> {
     sleep_until_ms(minute).await;
+    if schedules == 0 {
+        return Ok(Vec::new());
+    }
     let deadline = Instant::now() + Duration::from_secs(50);
     loop {
         let created = fired_at(server, minute).await?;
-        if created.len() >= SCHEDULES || Instant::now() >= deadline {
+        if created.len() >= schedules || Instant::now() >= deadline {
             anyhow::ensure!(
-                created.len() == SCHEDULES,
-                "{} of {SCHEDULES} schedules fired for {} within 50 s",
+                created.len() == schedules,
+                "{} of {schedules} schedules fired for {} within 50 s",
                 created.len(),
                 Timestamp(minute).to_rfc3339()
             );
@@ -209,6 +221,9 @@ async fn lags(server: &BenchServer, minute: i64) -> anyhow::Result<Vec<f64>> {
 impl Lag {
     fn of(lags: Vec<f64>) -> anyhow::Result<Lag> {
         let runs = lags.len();
+        if runs == 0 {
+            return Ok(Lag { runs, min: 0.0, p50: 0.0, p99: 0.0, max: 0.0 });
+        }
         let lags = Percentiles::new(lags)?;
         Ok(Lag { runs, min: lags.at(0.0), p50: lags.at(0.5), p99: lags.at(0.99), max: lags.max() })
     }
@@ -217,7 +232,7 @@ impl Lag {
 /// The creation times (ms) of the staging runs created from `minute` to a minute later.
 async fn fired_at(server: &BenchServer, minute: i64) -> anyhow::Result<Vec<i64>> {
     let (from, to) = (Timestamp(minute).to_rfc3339(), Timestamp(minute + 59_999).to_rfc3339());
-    let mut created = Vec::with_capacity(SCHEDULES);
+    let mut created = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut query = vec![("filter[createdAt][from]", from.as_str()), ("filter[createdAt][to]", to.as_str())];
@@ -269,7 +284,7 @@ impl ScheduleLoad {
     pub fn json(&self) -> Value {
         let lag = |l: &Lag| json!({"runs": l.runs, "min_ms": l.min, "p50_ms": l.p50, "p99_ms": l.p99, "max_ms": l.max});
         json!({
-            "schedules": SCHEDULES,
+            "schedules": self.schedules,
             "created_per_s": self.created_per_s,
             "fire_to_created_idle": lag(&self.idle),
             "fire_to_created_during_drain": lag(&self.busy),
