@@ -118,17 +118,17 @@ impl Cron {
         if from > now {
             return None;
         }
-        // `fires_within(x)`: some fire time lies in `(x, now]`. It holds for small `x` and fails
-        // from the latest fire time on, so a binary search finds the last `x` where it holds, and
-        // the next fire time after that `x` is the answer: about 40 searches, however dense the
-        // expression or long the downtime.
-        let fires_within = |x: Timestamp| self.next_after(x).is_some_and(|next| next <= now);
-        let mut low = from.plus_millis(-1);
-        let first = self.next_after(low).filter(|first| *first <= now)?;
+        let first = self.next_after(from.plus_millis(-1)).filter(|first| *first <= now)?;
         // Without downtime the first is the only one.
         if self.next_after(first).is_none_or(|second| second > now) {
             return Some(first);
         }
+        // `fires_within(x)`: some fire time lies in `(x, now]`. It holds from `first` and fails
+        // from the latest fire time on, so a binary search finds the last `x` where it holds, and
+        // the next fire time after that `x` is the answer: about 40 searches, however dense the
+        // expression or long the downtime.
+        let fires_within = |x: Timestamp| self.next_after(x).is_some_and(|next| next <= now);
+        let mut low = first;
         let mut high = now;
         while high.millis() - low.millis() > 1 {
             let middle = Timestamp(low.millis() + (high.millis() - low.millis()) / 2);
